@@ -1,0 +1,358 @@
+/* cfg.c: the runtime configuration, parsed from UCI syntax (the format of
+ * OpenWrt's /etc/config files, so the web UI can write it with uci).
+ * Grammar per line: `config TYPE [NAME]`, `option KEY VALUE`,
+ * `list KEY VALUE`, `package NAME` (ignored), `# comment`.  Values are bare
+ * words, 'single quoted' or "double quoted" (backslash escapes). */
+#include "kotak.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+struct cfg cfg;
+const char *proto_names[PROTO_NUM] = { "smtp" };
+
+enum { SEC_NONE, SEC_MAIN, SEC_LISTEN, SEC_ALIAS };
+enum { T_STR, T_INT, T_LOG };
+
+struct opt {
+	const char *name;
+	unsigned char type;
+	unsigned short off, size;	/* T_STR: buffer size; T_INT: int or long long */
+	long long min, max;
+};
+#define S(f)	offsetof(struct cfg, f), sizeof(((struct cfg *)0)->f)
+static const struct opt main_opts[] = {
+	{ "hostname", T_STR, S(hostname), 0, 0 },
+	{ "data_dir", T_STR, S(data_dir), 0, 0 },
+	{ "users_file", T_STR, S(users_file), 0, 0 },
+	{ "user", T_STR, S(user), 0, 0 },
+	{ "max_message_size", T_INT, S(max_message_size), 1024, 1LL << 40 },
+	{ "max_recipients", T_INT, S(max_recipients), 1, CONFIG_MAX_RCPT },
+	{ "max_sessions", T_INT, S(max_sessions), 1, CONFIG_MAX_CONNS },
+	{ "max_sessions_per_ip", T_INT, S(max_per_ip), 1, CONFIG_MAX_CONNS },
+	{ "max_errors", T_INT, S(max_errors), 1, 1000 },
+	{ "timeout", T_INT, S(timeout), 1, 86400 },
+	{ "data_timeout", T_INT, S(data_timeout), 1, 86400 },
+	{ "log", T_LOG, S(log_syslog), 0, 0 },
+	{ NULL, 0, 0, 0, 0, 0 }
+};
+
+struct parser {
+	const char *file;
+	int line;
+	char *err;
+	size_t errlen;
+};
+
+static int
+perr(struct parser *p, const char *fmt, ...)
+{
+	va_list ap;
+	int n = snprintf(p->err, p->errlen, "%s:%d: ", p->file, p->line);
+
+	va_start(ap, fmt);
+	if (n >= 0 && (size_t)n < p->errlen)
+		vsnprintf(p->err + n, p->errlen - n, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+/* Split a line into at most 4 tokens, unquoting in place.  -1 on a quote
+ * left open. */
+static int
+tokenize(char *s, char **tok, int max, int *ntok)
+{
+	char *d;
+	int n = 0;
+
+	for (;;) {
+		while (*s == ' ' || *s == '\t' || *s == '\r')
+			s++;
+		if (*s == '\0' || *s == '#' || *s == '\n')
+			break;
+		if (n == max)
+			return -2;
+		tok[n++] = d = s;
+		while (*s && *s != ' ' && *s != '\t' && *s != '\r' && *s != '\n') {
+			char q = *s;
+			if (q == '\'' || q == '"') {
+				for (s++; *s != q; s++) {
+					if (*s == '\0' || *s == '\n')
+						return -1;
+					if (q == '"' && *s == '\\' && s[1] && s[1] != '\n')
+						s++;
+					*d++ = *s;
+				}
+				s++;
+			} else {
+				*d++ = *s++;
+			}
+		}
+		if (*s)
+			s++;
+		*d = '\0';
+	}
+	*ntok = n;
+	return 0;
+}
+
+static int
+set_main(struct parser *p, struct cfg *c, const char *key, const char *val, int islist)
+{
+	const struct opt *o;
+	unsigned long long v;
+
+	if (!strcmp(key, "domain")) {
+		if (c->ndomain == CONFIG_MAX_DOMAINS)
+			return perr(p, "too many domains (Kconfig MAX_DOMAINS is %d)", CONFIG_MAX_DOMAINS);
+		if (!*val || strlen(val) >= sizeof(c->domain[0]) || strchr(val, ' ') || strchr(val, '@'))
+			return perr(p, "option domain: bad domain '%s'", val);
+		strlcpy_k(c->domain[c->ndomain++], val, sizeof(c->domain[0]));
+		return 0;
+	}
+	for (o = main_opts; o->name; o++)
+		if (!strcmp(o->name, key))
+			break;
+	if (!o->name)
+		return perr(p, "unknown option '%s' in config kotak", key);
+	if (islist)
+		return perr(p, "option %s takes one value: use 'option', not 'list'", key);
+	switch (o->type) {
+	case T_STR:
+		if (strlen(val) >= o->size)
+			return perr(p, "option %s: value too long (max %d)", key, o->size - 1);
+		strlcpy_k((char *)c + o->off, val, o->size);
+		break;
+	case T_INT:
+		if (parse_uint(val, (unsigned long long)o->max, &v) < 0 || (long long)v < o->min)
+			return perr(p, "option %s: '%s' is not a number from %lld to %lld", key, val, o->min, o->max);
+		if (o->size == sizeof(long long))
+			*(long long *)((char *)c + o->off) = (long long)v;
+		else
+			*(int *)((char *)c + o->off) = (int)v;
+		break;
+	case T_LOG:
+		if (!strcmp(val, "stderr"))
+			c->log_syslog = 0;
+		else if (!strcmp(val, "syslog") && ENABLE_SYSLOG)
+			c->log_syslog = 1;
+		else
+			return perr(p, "option log: '%s' is not stderr%s", val, ENABLE_SYSLOG ? " or syslog" : "");
+		break;
+	}
+	return 0;
+}
+
+static int
+set_listen(struct parser *p, struct cfg_listen *l, const char *key, const char *val)
+{
+	unsigned long long v;
+	unsigned char a[16];
+	int i;
+
+	if (!strcmp(key, "proto")) {
+		for (i = 0; i < PROTO_NUM; i++)
+			if (!strcmp(val, proto_names[i]))
+				break;
+		if (i == PROTO_NUM)
+			return perr(p, "option proto: '%s' is not a protocol of this build", val);
+		l->proto = i;
+	} else if (!strcmp(key, "address")) {
+		if (inet_pton(AF_INET, val, a) != 1 && (!ENABLE_IPV6 || inet_pton(AF_INET6, val, a) != 1))
+			return perr(p, "option address: '%s' is not an IP%s address", val, ENABLE_IPV6 ? "v4 or IPv6" : "v4");
+		strlcpy_k(l->addr, val, sizeof(l->addr));
+	} else if (!strcmp(key, "port")) {
+		if (parse_uint(val, 65535, &v) < 0 || v == 0)
+			return perr(p, "option port: '%s' is not a port number", val);
+		l->port = (int)v;
+	} else {
+		return perr(p, "unknown option '%s' in config listen", key);
+	}
+	return 0;
+}
+
+static int
+add_alias(struct parser *p, struct cfg *c, const char *name, const char *to)
+{
+	struct cfg_alias *a;
+
+	if (c->nalias == CONFIG_MAX_ALIASES)
+		return perr(p, "too many aliases (Kconfig MAX_ALIASES is %d)", CONFIG_MAX_ALIASES);
+	if (strlen(to) >= sizeof(a->to) || !*to || strchr(to, ' '))
+		return perr(p, "list to: bad address '%s'", to);
+	a = &c->alias[c->nalias++];
+	strlcpy_k(a->name, name, sizeof(a->name));
+	strlcpy_k(a->to, to, sizeof(a->to));
+	return 0;
+}
+
+static void
+cfg_defaults(struct cfg *c)
+{
+	memset(c, 0, sizeof(*c));
+	strlcpy_k(c->data_dir, "/srv/kotak", sizeof(c->data_dir));
+	strlcpy_k(c->users_file, "/etc/kotak/users", sizeof(c->users_file));
+	c->max_message_size = 26214400;
+	c->max_recipients = 100 < CONFIG_MAX_RCPT ? 100 : CONFIG_MAX_RCPT;
+	c->max_sessions = 100 < CONFIG_MAX_CONNS ? 100 : CONFIG_MAX_CONNS;
+	c->max_per_ip = 20;
+	c->max_errors = 10;
+	c->timeout = 300;
+	c->data_timeout = 600;
+}
+
+/* Alias sections are collected here until their `name` is known. */
+static char pend_to[32][ADDR_MAX];
+
+int
+cfg_load(const char *path, struct cfg *c, char *err, size_t errlen)
+{
+	struct parser p = { path, 0, err, errlen };
+	char line[1024], *tok[4], aname[USER_MAX];
+	int sec = SEC_NONE, ntok = 0, r, npend = 0, i, aline = 0;
+	FILE *f;
+
+	cfg_defaults(c);
+	if ((f = fopen(path, "r")) == NULL) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	aname[0] = '\0';
+	for (;;) {
+		char *got = fgets(line, sizeof(line), f);
+		p.line++;
+		if (got && strlen(line) == sizeof(line) - 1 && line[sizeof(line) - 2] != '\n')
+			r = perr(&p, "line too long");
+		else if (got)
+			r = tokenize(line, tok, 4, &ntok);
+		else
+			r = 0, ntok = 0;
+		if (r == -1)
+			r = perr(&p, "unterminated quote");
+		else if (r == -2)
+			r = perr(&p, "too many words");
+		if (r < 0)
+			goto fail;
+		for (i = 0; i < ntok; i++)
+			if (has_ctl(tok[i]) && (perr(&p, "control character in '%s'", tok[0]), 1))
+				goto fail;
+		/* a new section (or EOF) closes a pending alias section */
+		if (sec == SEC_ALIAS && (!got || (ntok && !strcmp(tok[0], "config")))) {
+			int save = p.line;
+			p.line = aline;
+			if (!aname[0] && (perr(&p, "config alias without option name"), 1))
+				goto fail;
+			if (!npend && (perr(&p, "config alias '%s' has no 'list to'", aname), 1))
+				goto fail;
+			for (i = 0; i < npend; i++)
+				if (add_alias(&p, c, aname, pend_to[i]) < 0)
+					goto fail;
+			p.line = save;
+			sec = SEC_NONE;
+		}
+		if (!got)
+			break;
+		if (ntok == 0)
+			continue;
+		if (!strcmp(tok[0], "package"))
+			continue;
+		if (!strcmp(tok[0], "config")) {
+			if (ntok < 2 || ntok > 3)
+				r = perr(&p, "usage: config TYPE [NAME]");
+			else if (!strcmp(tok[1], "kotak"))
+				sec = SEC_MAIN;
+			else if (!strcmp(tok[1], "listen")) {
+				if (c->nlisten == CONFIG_MAX_LISTEN)
+					r = perr(&p, "too many listen sections (Kconfig MAX_LISTEN is %d)", CONFIG_MAX_LISTEN);
+				else {
+					struct cfg_listen *l = &c->listen[c->nlisten++];
+					l->proto = -1;
+					strlcpy_k(l->addr, "0.0.0.0", sizeof(l->addr));
+					sec = SEC_LISTEN;
+				}
+			} else if (!strcmp(tok[1], "alias")) {
+				sec = SEC_ALIAS;
+				aname[0] = '\0';
+				npend = 0;
+				aline = p.line;
+			} else
+				r = perr(&p, "unknown section type '%s'", tok[1]);
+			if (r < 0)
+				goto fail;
+			continue;
+		}
+		if (strcmp(tok[0], "option") && strcmp(tok[0], "list")) {
+			perr(&p, "unknown keyword '%s'", tok[0]);
+			goto fail;
+		}
+		if (ntok != 3) {
+			perr(&p, "usage: %s NAME VALUE", tok[0]);
+			goto fail;
+		}
+		switch (sec) {
+		case SEC_NONE:
+			r = perr(&p, "%s outside a config section", tok[0]);
+			break;
+		case SEC_MAIN:
+			r = set_main(&p, c, tok[1], tok[2], tok[0][0] == 'l');
+			break;
+		case SEC_LISTEN:
+			r = set_listen(&p, &c->listen[c->nlisten - 1], tok[1], tok[2]);
+			break;
+		case SEC_ALIAS:
+			if (!strcmp(tok[1], "name")) {
+				if (!*tok[2] || strlen(tok[2]) >= sizeof(aname) || strchr(tok[2], '@') || strchr(tok[2], ' '))
+					r = perr(&p, "option name: bad alias name '%s'", tok[2]);
+				else
+					strlcpy_k(aname, tok[2], sizeof(aname));
+			} else if (!strcmp(tok[1], "to")) {
+				if (npend == (int)(sizeof(pend_to) / sizeof(pend_to[0])))
+					r = perr(&p, "too many targets for one alias");
+				else if (strlen(tok[2]) >= ADDR_MAX)
+					r = perr(&p, "list to: address too long");
+				else
+					strlcpy_k(pend_to[npend++], tok[2], ADDR_MAX);
+			} else
+				r = perr(&p, "unknown option '%s' in config alias", tok[1]);
+			break;
+		}
+		if (r < 0)
+			goto fail;
+	}
+	fclose(f);
+	for (i = 0; i < c->nlisten; i++) {
+		if (c->listen[i].proto < 0) {
+			snprintf(err, errlen, "%s: config listen #%d has no option proto", path, i + 1);
+			return -1;
+		}
+		if (c->listen[i].port == 0)
+			c->listen[i].port = 25;
+	}
+	if (!c->hostname[0] && gethostname(c->hostname, sizeof(c->hostname) - 1) < 0)
+		strlcpy_k(c->hostname, "localhost", sizeof(c->hostname));
+	if (c->ndomain == 0)
+		strlcpy_k(c->domain[c->ndomain++], c->hostname, sizeof(c->domain[0]));
+	if (c->data_dir[0] != '/' || strlen(c->data_dir) > 160) {
+		/* 160: room for spool/queue/QID and mail/USER/INBOX.lock in PATH_MAX_K */
+		snprintf(err, errlen, "%s: option data_dir must be an absolute path of at most 160 bytes", path);
+		return -1;
+	}
+	return 0;
+fail:
+	fclose(f);
+	return -1;
+}
+
+int
+cfg_is_local_domain(const char *d)
+{
+	int i;
+
+	for (i = 0; i < cfg.ndomain; i++)
+		if (strcaseeq(cfg.domain[i], d))
+			return 1;
+	return 0;
+}

@@ -1,0 +1,195 @@
+/* kotak: umbrella header.  config.h first; prototypes grouped by file so
+ * this header reads as the module map. */
+#ifndef KOTAK_H
+#define KOTAK_H
+
+#include "config.h"
+
+#include <sys/types.h>
+#include <stddef.h>
+#include <stdarg.h>
+#include <time.h>
+
+#if !ENABLE_SMTP
+#error "kotak without SMTP has nothing to do"
+#endif
+#if CONFIG_MAX_CONNS + CONFIG_MAX_LISTEN + 16 > 1024
+#error "MAX_CONNS must leave room below FD_SETSIZE"
+#endif
+
+#define KOTAK_NAME	"kotak"
+#define PATH_MAX_K	256	/* our own path limit: data_dir and friends */
+#define ADDR_MAX	256	/* RFC 5321 4.5.3.1.3: path incl. <> */
+#define USER_MAX	64	/* user (mailbox) names */
+#define QID_LEN		16	/* hex digits of a queue id */
+#define IP_MAX		48	/* text form of an IPv6 address */
+
+/* buf.c: fixed-capacity byte buffer; storage is owned by the caller. */
+struct buf {
+	char	*p;
+	size_t	 len, cap;
+};
+void	 buf_init(struct buf *, char *mem, size_t cap);
+size_t	 buf_room(const struct buf *);
+int	 buf_add(struct buf *, const void *, size_t);	/* 0, or -1: no room, nothing added */
+int	 buf_printf(struct buf *, const char *, ...) __attribute__((format(printf, 2, 3)));
+void	 buf_drop(struct buf *, size_t n);		/* remove n bytes from the front */
+long	 buf_line(struct buf *, char **line);
+
+/* util.c */
+extern time_t	now;		/* monotonic seconds, updated once per loop pass */
+time_t	 mono_now(void);
+size_t	 strlcpy_k(char *, const char *, size_t);
+int	 strcaseeq(const char *, const char *);
+int	 parse_uint(const char *, unsigned long long max, unsigned long long *);
+int	 has_ctl(const char *);			/* CR, LF, NUL-free? 1 if a control char */
+void	 rfc5322_date(char *, size_t, time_t);
+void	 ctime_date(char *, size_t, time_t);	/* mbox From_ line date */
+int	 fsync_dir(const char *path);
+int	 mkdir_p(const char *path, mode_t);
+void	 random_bytes(void *, size_t);
+int	 set_nonblock(int fd);
+
+/* log.c */
+void	 log_init(int to_syslog);
+void	 log_info(const char *, ...) __attribute__((format(printf, 1, 2)));
+void	 log_warn(const char *, ...) __attribute__((format(printf, 1, 2)));	/* + strerror */
+void	 log_warnx(const char *, ...) __attribute__((format(printf, 1, 2)));
+void	 fatal(const char *, ...) __attribute__((format(printf, 1, 2), noreturn));
+void	 fatalx(const char *, ...) __attribute__((format(printf, 1, 2), noreturn));
+
+/* cfg.c: the runtime configuration, UCI syntax. */
+enum { PROTO_SMTP, PROTO_NUM };
+struct cfg_listen {
+	int	 proto;
+	char	 addr[IP_MAX];
+	int	 port;
+};
+struct cfg_alias {
+	char	 name[USER_MAX];
+	char	 to[ADDR_MAX];
+};
+struct cfg {
+	char	 hostname[256];
+	char	 domain[CONFIG_MAX_DOMAINS][256];
+	int	 ndomain;
+	char	 data_dir[PATH_MAX_K];
+	char	 users_file[PATH_MAX_K];
+	char	 user[USER_MAX];
+	long long max_message_size;
+	int	 max_recipients, max_sessions, max_per_ip, max_errors;
+	int	 timeout, data_timeout;
+	int	 log_syslog;
+	struct cfg_listen listen[CONFIG_MAX_LISTEN];
+	int	 nlisten;
+	struct cfg_alias alias[CONFIG_MAX_ALIASES];
+	int	 nalias;
+};
+extern struct cfg cfg;
+extern const char *proto_names[PROTO_NUM];
+int	 cfg_load(const char *path, struct cfg *, char *err, size_t errlen);
+int	 cfg_is_local_domain(const char *domain);
+
+/* users.c: the users file, loaded into memory. */
+int	 users_load(const char *path, char *err, size_t errlen);
+const char *users_find(const char *name);	/* canonical name or NULL */
+int	 users_cmd(const char *path, int argc, char **argv);
+int	 user_name_ok(const char *);
+
+/* addr.c: RFC 5321 paths. */
+struct addr {
+	char	 local[ADDR_MAX];	/* unquoted local part */
+	char	 domain[ADDR_MAX];	/* "" for <> or a bare postmaster */
+};
+#define ADDR_UTF8	0x1	/* SMTPUTF8 given: UTF-8 allowed */
+#define ADDR_NULL_OK	0x2	/* <> allowed (MAIL FROM) */
+int	 addr_parse_path(const char *s, struct addr *, int flags, const char **rest);
+void	 addr_format(const struct addr *, char *, size_t);
+int	 alias_expand(const char *local, char out[][USER_MAX], int max);
+
+/* data.c: DATA phase parser (dot-unstuffing, strict CRLF.CRLF end, header filter). */
+enum { DE_OK, DE_SIZE, DE_LINE, DE_IO, DE_LOOP };
+struct data_rd {
+	unsigned char st, hst, prev_crlf, skip;
+	unsigned char hlen;
+	char	 hname[24];
+	long long size, max;
+	long	 linelen;
+	int	 received;
+	int	 err, err_errno;
+	int	 fd;
+	long long written;
+};
+void	 data_start(struct data_rd *, int fd, long long max);
+size_t	 data_push(struct data_rd *, const char *, size_t, int *done);
+
+/* conn.c and loop.c: connection slots and the select() loop. */
+struct conn;
+struct proto {
+	const char *name;
+	void	(*start)(struct conn *);
+	void	(*input)(struct conn *);	/* bytes arrived / may continue */
+	void	(*timeout)(struct conn *);
+	void	(*close)(struct conn *);
+};
+#define CF_CLOSE	0x01	/* close once the output is flushed */
+#define CF_EOF		0x02	/* peer closed its side */
+#define CF_PAUSE	0x04	/* protocol waits (group commit): no input processing */
+#define CF_SKIP		0x08	/* discarding an overlong line up to its LF */
+
+#include "smtp_in.h"
+
+struct conn {
+	int	 fd;		/* -1: free slot */
+	unsigned flags;
+	unsigned id;
+	const struct proto *proto;
+	struct buf in, out;
+	time_t	 deadline;	/* monotonic; 0 = none */
+	char	 ip[IP_MAX];
+	union {
+		struct smtp_sess smtp;
+	} u;
+};
+extern struct conn conns[CONFIG_MAX_CONNS];
+void	 conn_init(void);
+struct conn *conn_new(int fd, const char *ip, const struct proto *);
+void	 conn_close(struct conn *);
+int	 conn_count(void);
+int	 conn_count_ip(const char *ip);
+int	 conn_reply(struct conn *, const char *, ...) __attribute__((format(printf, 2, 3)));
+void	 conn_resume(struct conn *);
+void	 conn_process(struct conn *);
+void	 conn_read(struct conn *);
+void	 conn_write(struct conn *);
+
+void	 loop_init(void);
+void	 loop_run(void);
+int	 listen_apply(const struct cfg *);	/* open/close listeners to match the config */
+void	 listen_close_all(void);
+extern volatile int loop_quit;
+
+/* queue.c: the spool and local delivery. */
+int	 queue_init(void);
+int	 queue_tx_open(char *qid, char *tmppath, size_t);
+void	 queue_commit_add(struct conn *);
+void	 queue_commit_cancel(struct conn *);
+void	 queue_commit_run(void);
+void	 queue_run(void);
+void	 queue_kick(void);			/* SIGUSR1: retry everything now */
+time_t	 queue_next(void);			/* monotonic time of the next queue work, 0 = none */
+int	 queue_space_ok(long long need);
+int	 queue_trailer(int fd, long long bodylen);
+
+/* mbox.c: locked mbox append. */
+struct mbox_lock {
+	int	 fd;
+	char	 path[PATH_MAX_K];
+	char	 lock[PATH_MAX_K + 8];
+};
+int	 mbox_lock_open(struct mbox_lock *, const char *user);	/* 0, 1 busy, -1 error */
+void	 mbox_unlock(struct mbox_lock *);
+int	 mbox_from_line(char *, size_t, const char *sender, time_t);
+size_t	 mbox_quote(const char *in, size_t n, char *out, int *state);
+
+#endif

@@ -1,0 +1,270 @@
+/* loop.c: the one select() loop.  Each pass rebuilds the fd sets from what
+ * each slot wants, sleeps until the earliest deadline, and then runs I/O,
+ * timeouts, the group commit and a slice of queue work.  Signals reach it
+ * through a self-pipe. */
+#include "kotak.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/select.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+volatile int loop_quit;
+static int sigpipe_fd[2] = { -1, -1 };
+static volatile sig_atomic_t got_hup, got_usr1;
+
+struct listener {
+	int	 fd;
+	struct cfg_listen l;
+};
+static struct listener lst[CONFIG_MAX_LISTEN];
+static int nlst;
+
+extern void main_reload(void);
+
+static const struct proto *const protos[PROTO_NUM] = { &smtp_in_proto };
+
+static void
+on_signal(int sig)
+{
+	int e = errno;
+	char c = (char)sig;
+
+	if (sig == SIGHUP)
+		got_hup = 1;
+	else if (sig == SIGUSR1)
+		got_usr1 = 1;
+	else
+		loop_quit = 1;
+	if (write(sigpipe_fd[1], &c, 1) < 0) {
+		/* pipe full: a wakeup is already pending */
+	}
+	errno = e;
+}
+
+void
+loop_init(void)
+{
+	struct sigaction sa;
+
+	if (pipe(sigpipe_fd) < 0)
+		fatal("pipe");
+	set_nonblock(sigpipe_fd[0]);
+	set_nonblock(sigpipe_fd[1]);
+	fcntl(sigpipe_fd[0], F_SETFD, FD_CLOEXEC);
+	fcntl(sigpipe_fd[1], F_SETFD, FD_CLOEXEC);
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGHUP, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGUSR1, &sa, NULL);
+	sa.sa_handler = SIG_IGN;
+	sigaction(SIGPIPE, &sa, NULL);
+	conn_init();
+}
+
+static int
+listen_open(const struct cfg_listen *l)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl;
+	int fd, one = 1, fam = strchr(l->addr, ':') ? AF_INET6 : AF_INET;
+
+	memset(&ss, 0, sizeof(ss));
+	if (fam == AF_INET) {
+		struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+		s4->sin_family = AF_INET;
+		s4->sin_port = htons(l->port);
+		inet_pton(AF_INET, l->addr, &s4->sin_addr);
+		sl = sizeof(*s4);
+	} else {
+		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = htons(l->port);
+		inet_pton(AF_INET6, l->addr, &s6->sin6_addr);
+		sl = sizeof(*s6);
+	}
+	if ((fd = socket(fam, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
+		return -1;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (fam == AF_INET6)	/* '::' means IPv6 only; list 0.0.0.0 too for both */
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	if (bind(fd, (struct sockaddr *)&ss, sl) < 0 || listen(fd, 64) < 0 || set_nonblock(fd) < 0) {
+		int e = errno;
+		close(fd);
+		errno = e;
+		return -1;
+	}
+	return fd;
+}
+
+/* Make the open listeners match the config: keep sockets that stay (so a
+ * reload drops nothing), close the ones gone, open new ones.  -1 if a new
+ * one failed to open (the others are still applied). */
+int
+listen_apply(const struct cfg *c)
+{
+	struct listener keep[CONFIG_MAX_LISTEN];
+	int i, j, n = 0, r = 0;
+
+	for (j = 0; j < c->nlisten; j++) {
+		int fd = -1;
+		for (i = 0; i < nlst; i++)
+			if (lst[i].fd >= 0 && !memcmp(&lst[i].l, &c->listen[j], sizeof(lst[i].l))) {
+				fd = lst[i].fd;
+				lst[i].fd = -1;
+				break;
+			}
+		if (fd < 0 && (fd = listen_open(&c->listen[j])) < 0) {
+			log_warn("listen %s [%s]:%d", proto_names[c->listen[j].proto],
+			    c->listen[j].addr, c->listen[j].port);
+			r = -1;
+			continue;
+		}
+		keep[n].fd = fd;
+		keep[n++].l = c->listen[j];
+	}
+	listen_close_all();
+	memcpy(lst, keep, n * sizeof(keep[0]));
+	nlst = n;
+	return r;
+}
+
+void
+listen_close_all(void)
+{
+	int i;
+
+	for (i = 0; i < nlst; i++)
+		if (lst[i].fd >= 0)
+			close(lst[i].fd);
+	nlst = 0;
+}
+
+static void
+accept_one(struct listener *l)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	char ip[IP_MAX] = "?";
+	int fd = accept(l->fd, (struct sockaddr *)&ss, &sl);
+
+	if (fd < 0) {
+		if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+			log_warn("accept");
+		return;
+	}
+	fcntl(fd, F_SETFD, FD_CLOEXEC);
+	if (ss.ss_family == AF_INET)
+		inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, ip, sizeof(ip));
+	else if (ss.ss_family == AF_INET6)
+		inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, ip, sizeof(ip));
+	if (fd >= FD_SETSIZE || set_nonblock(fd) < 0 || conn_count_ip(ip) >= cfg.max_per_ip) {
+		static const char busy[] = "421 4.7.0 Too many connections from your address\r\n";
+		log_info("session refused ip=%s reason=%s", ip, fd >= FD_SETSIZE ? "fd-limit" : "per-ip-limit");
+		if (write(fd, busy, sizeof(busy) - 1) < 0) {
+			/* best effort: the socket is new and empty */
+		}
+		close(fd);
+		return;
+	}
+	if (conn_new(fd, ip, protos[l->l.proto]) == NULL) {
+		close(fd);	/* cannot happen: listeners pause at the cap */
+		return;
+	}
+}
+
+static void
+handle_signals(void)
+{
+	char b[16];
+
+	while (read(sigpipe_fd[0], b, sizeof(b)) > 0)
+		;
+	if (got_hup) {
+		got_hup = 0;
+		main_reload();
+	}
+	if (got_usr1) {
+		got_usr1 = 0;
+		queue_kick();
+	}
+}
+
+void
+loop_run(void)
+{
+	fd_set rd, wr;
+	struct timeval tv;
+	int i, maxfd, r, accepting;
+	time_t next;
+
+	while (!loop_quit) {
+		now = mono_now();
+		FD_ZERO(&rd);
+		FD_ZERO(&wr);
+		FD_SET(sigpipe_fd[0], &rd);
+		maxfd = sigpipe_fd[0];
+		accepting = conn_count() < cfg.max_sessions;
+		for (i = 0; accepting && i < nlst; i++) {
+			FD_SET(lst[i].fd, &rd);
+			if (lst[i].fd > maxfd)
+				maxfd = lst[i].fd;
+		}
+		next = queue_next();
+		for (i = 0; i < CONFIG_MAX_CONNS; i++) {
+			struct conn *c = &conns[i];
+			if (c->fd < 0)
+				continue;
+			if (!(c->flags & (CF_EOF | CF_CLOSE)) && buf_room(&c->in) > 0)
+				FD_SET(c->fd, &rd);
+			if (c->out.len)
+				FD_SET(c->fd, &wr);
+			if (c->fd > maxfd)
+				maxfd = c->fd;
+			if (c->deadline && (!next || c->deadline < next))
+				next = c->deadline;
+		}
+		tv.tv_sec = next ? (next > now ? next - now : 0) : 3600;
+		tv.tv_usec = 0;
+		r = select(maxfd + 1, &rd, &wr, NULL, &tv);
+		if (r < 0 && errno != EINTR)
+			fatal("select");
+		now = mono_now();
+		if (r > 0) {
+			if (FD_ISSET(sigpipe_fd[0], &rd))
+				handle_signals();
+			for (i = 0; i < nlst; i++)
+				if (lst[i].fd >= 0 && FD_ISSET(lst[i].fd, &rd))
+					accept_one(&lst[i]);
+			for (i = 0; i < CONFIG_MAX_CONNS; i++) {
+				struct conn *c = &conns[i];
+				if (c->fd >= 0 && FD_ISSET(c->fd, &rd))
+					conn_read(c);
+				if (c->fd >= 0 && FD_ISSET(c->fd, &wr))
+					conn_write(c);
+			}
+		}
+		queue_commit_run();	/* group commit: one directory fsync for this pass */
+		for (i = 0; i < CONFIG_MAX_CONNS; i++) {
+			struct conn *c = &conns[i];
+			if (c->fd < 0)
+				continue;
+			if (c->deadline && c->deadline <= now) {
+				c->deadline = 0;
+				c->proto->timeout(c);
+			}
+			if ((c->flags & CF_CLOSE) && !(c->flags & CF_PAUSE) && c->out.len == 0)
+				conn_close(c);
+		}
+		queue_run();
+	}
+}

@@ -1,0 +1,135 @@
+/* main.c: command line, startup, privileges, reload; then the loop. */
+#include "kotak.h"
+
+#include <errno.h>
+#include <grp.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#ifndef KOTAK_VERSION
+#define KOTAK_VERSION "dev"
+#endif
+#define DEFAULT_CONFIG "/etc/config/kotak"
+
+static const char *cfg_path = DEFAULT_CONFIG;
+
+static void
+usage(void)
+{
+	fprintf(stderr,
+	    "usage: kotak [-c FILE]            run in the foreground\n"
+	    "       kotak [-c FILE] -t         check the config\n"
+	    "       kotak -V                   version and features\n"
+	    "       kotak [-c FILE] user add|passwd|del NAME | user list\n");
+	exit(2);
+}
+
+/* Warnings that do not stop kotak, for -t and start-up. */
+static void
+cfg_lint(FILE *out)
+{
+	char u[4][USER_MAX];
+
+	if (alias_expand("postmaster", u, 4) <= 0)
+		fprintf(out, "kotak: warning: no user or alias 'postmaster' (RFC 5321 4.5.1 requires one)\n");
+}
+
+void
+main_reload(void)
+{
+	static struct cfg next;
+	char err[400];
+
+	if (cfg_load(cfg_path, &next, err, sizeof(err)) < 0) {
+		log_warnx("reload: %s (keeping the old config)", err);
+		return;
+	}
+	if (strcmp(next.data_dir, cfg.data_dir))
+		log_warnx("reload: data_dir changes need a restart (keeping %s)", cfg.data_dir);
+	strlcpy_k(next.data_dir, cfg.data_dir, sizeof(next.data_dir));
+	cfg = next;
+	log_init(cfg.log_syslog);
+	if (users_load(cfg.users_file, err, sizeof(err)) < 0)
+		log_warnx("reload: %s", err);
+	listen_apply(&cfg);
+	log_info("reloaded %s", cfg_path);
+}
+
+static void
+drop_privileges(void)
+{
+	struct passwd *pw;
+
+	if (!cfg.user[0] || geteuid() != 0)
+		return;
+	if ((pw = getpwnam(cfg.user)) == NULL)
+		fatalx("option user: no such user '%s'", cfg.user);
+	if (mkdir_p(cfg.data_dir, 0700) == 0 && chown(cfg.data_dir, pw->pw_uid, pw->pw_gid) < 0)
+		fatal("chown %s", cfg.data_dir);
+	if (setgroups(1, &pw->pw_gid) < 0 || setgid(pw->pw_gid) < 0 || setuid(pw->pw_uid) < 0)
+		fatal("switching to user %s", cfg.user);
+}
+
+int
+main(int argc, char **argv)
+{
+	char err[400];
+	int c, test = 0;
+
+	while ((c = getopt(argc, argv, "c:tVh")) != -1) {
+		switch (c) {
+		case 'c':
+			cfg_path = optarg;
+			break;
+		case 't':
+			test = 1;
+			break;
+		case 'V':
+			printf("kotak %s\nfeatures: %s\nlimits: conns=%d ibuf=%d obuf=%d rcpt=%d\n",
+			    KOTAK_VERSION, KOTAK_FEATURES, CONFIG_MAX_CONNS, CONFIG_IBUF,
+			    CONFIG_OBUF, CONFIG_MAX_RCPT);
+			return 0;
+		default:
+			usage();
+		}
+	}
+	if (cfg_load(cfg_path, &cfg, err, sizeof(err)) < 0) {
+		fprintf(stderr, "kotak: %s\n", err);
+		return 1;
+	}
+	if (optind < argc) {
+		if (strcmp(argv[optind], "user"))
+			usage();
+		return users_cmd(cfg.users_file, argc - optind - 1, argv + optind + 1);
+	}
+	if (users_load(cfg.users_file, err, sizeof(err)) < 0) {
+		fprintf(stderr, "kotak: %s\n", err);
+		return 1;
+	}
+	if (test) {
+		cfg_lint(stdout);
+		printf("kotak: %s: ok\n", cfg_path);
+		return 0;
+	}
+	log_init(cfg.log_syslog);
+	cfg_lint(stderr);
+	loop_init();
+	now = mono_now();
+	if (listen_apply(&cfg) < 0)
+		fatalx("cannot open all listeners");
+	drop_privileges();
+	umask(077);
+	if (queue_init() < 0)
+		fatalx("cannot use data_dir %s", cfg.data_dir);
+	log_info("kotak %s started, %d listener(s), data_dir %s", KOTAK_VERSION, cfg.nlisten, cfg.data_dir);
+	loop_run();
+	listen_close_all();
+	for (c = 0; c < CONFIG_MAX_CONNS; c++)
+		conn_close(&conns[c]);
+	log_info("kotak stopped");
+	return 0;
+}

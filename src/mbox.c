@@ -1,0 +1,209 @@
+/*
+ * mbox.c: locked append to mboxrd files.
+ *
+ * Locking as Dovecot and Postfix do it: dotlock (INBOX.lock, O_EXCL), then
+ * open with O_NOFOLLOW (a regular file of ours with one link), then an
+ * fcntl write lock; all non-blocking, the caller retries later.  The
+ * dotlock holds "kotak PID SIZE", the mbox size before our append: if
+ * kotak is killed mid-append, the next locker finds the dead PID and cuts
+ * the partial message off, so the mbox always parses cleanly.
+ */
+#include "kotak.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define STALE_SECS 300	/* foreign dotlocks older than this are broken (Dovecot: 5 min) */
+
+/* A dotlock left by a dead kotak: undo its partial append.  1 if handled. */
+static int
+recover_dead(struct mbox_lock *m)
+{
+	char b[64];
+	long long pid, size;
+	struct stat st;
+	int fd = open(m->lock, O_RDONLY | O_CLOEXEC | O_NOFOLLOW), n;
+
+	if (fd < 0)
+		return 0;
+	n = read(fd, b, sizeof(b) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	b[n] = '\0';
+	if (sscanf(b, "kotak %lld %lld", &pid, &size) != 2 || pid <= 0 ||
+	    (kill((pid_t)pid, 0) == 0 || errno != ESRCH))
+		return 0;
+	if (stat(m->path, &st) == 0 && st.st_size > size) {
+		if (truncate(m->path, size) < 0)
+			return 0;
+		log_warnx("mbox %s: cut %lld bytes of an append interrupted by a crash",
+		    m->path, (long long)(st.st_size - size));
+	}
+	unlink(m->lock);
+	return 1;
+}
+
+static int
+dotlock(struct mbox_lock *m)
+{
+	struct stat st;
+	int fd, tries;
+
+	for (tries = 0; tries < 2; tries++) {
+		fd = open(m->lock, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		if (fd >= 0)
+			return fd;
+		if (errno != EEXIST)
+			return -1;
+		if (recover_dead(m))
+			continue;
+		if (stat(m->lock, &st) == 0 && time(NULL) - st.st_mtime > STALE_SECS) {
+			log_warnx("mbox %s: breaking stale dotlock", m->lock);
+			unlink(m->lock);
+			continue;
+		}
+		return -2;	/* busy */
+	}
+	return -2;
+}
+
+int
+mbox_lock_open(struct mbox_lock *m, const char *user)
+{
+	char dir[PATH_MAX_K], pid[64];
+	struct stat st;
+	struct flock fl;
+	int lfd, n;
+
+	m->fd = -1;
+	m->lock[0] = '\0';
+	snprintf(dir, sizeof(dir), "%s/mail/%s", cfg.data_dir, user);
+	if ((size_t)snprintf(m->path, sizeof(m->path), "%s/INBOX", dir) >= sizeof(m->path))
+		return errno = ENAMETOOLONG, -1;
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+		return -1;
+	snprintf(m->lock, sizeof(m->lock), "%s.lock", m->path);
+	if ((lfd = dotlock(m)) == -2) {
+		m->lock[0] = '\0';
+		return 1;
+	}
+	if (lfd < 0) {
+		m->lock[0] = '\0';
+		return -1;
+	}
+	m->fd = open(m->path, O_RDWR | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (m->fd < 0 || fstat(m->fd, &st) < 0)
+		goto fail;
+	if (!S_ISREG(st.st_mode) || st.st_nlink != 1 || st.st_uid != geteuid()) {
+		errno = EPERM;
+		goto fail;
+	}
+	memset(&fl, 0, sizeof(fl));
+	fl.l_type = F_WRLCK;
+	fl.l_whence = SEEK_SET;
+	if (fcntl(m->fd, F_SETLK, &fl) < 0) {
+		if (errno == EAGAIN || errno == EACCES) {
+			mbox_unlock(m);
+			close(lfd);
+			return 1;
+		}
+		goto fail;
+	}
+	n = snprintf(pid, sizeof(pid), "kotak %d %lld\n", (int)getpid(), (long long)st.st_size);
+	if (write(lfd, pid, n) != n) {
+		/* the lock still holds; only crash recovery loses its hint */
+	}
+	close(lfd);
+	return 0;
+fail:
+	n = errno;
+	close(lfd);
+	mbox_unlock(m);
+	errno = n;
+	return -1;
+}
+
+void
+mbox_unlock(struct mbox_lock *m)
+{
+	if (m->fd >= 0)
+		close(m->fd);	/* drops the fcntl lock */
+	if (m->lock[0])
+		unlink(m->lock);
+	m->fd = -1;
+	m->lock[0] = '\0';
+}
+
+/* "From sender date" postmark; MAILER-DAEMON for <>, no blanks in the address. */
+int
+mbox_from_line(char *out, size_t n, const char *sender, time_t t)
+{
+	char date[40], s[ADDR_MAX], *p;
+
+	ctime_date(date, sizeof(date), t);
+	strlcpy_k(s, *sender ? sender : "MAILER-DAEMON", sizeof(s));
+	for (p = s; *p; p++)
+		if (*p == ' ' || *p == '\t')
+			*p = '_';
+	return snprintf(out, n, "From %s %s\n", s, date);
+}
+
+/*
+ * mboxrd quoting, streaming: a line matching ^>*From  gets one more '>'.
+ * *state: -1 mid-line, else at line start with (state & 7) chars of
+ * "From " matched after (state >> 3) '>' chars.  A prefix is held back
+ * only while it could still become "From ", and no stored line is longer
+ * than DATA_LINE_MAX, so out needs 2n + DATA_LINE_MAX + 8 bytes.
+ */
+size_t
+mbox_quote(const char *in, size_t n, char *out, int *state)
+{
+	static const char from[] = "From ";
+	size_t o = 0, i;
+	int st = *state;
+
+	for (i = 0; i < n; i++) {
+		char c = in[i];
+		int gt = st >> 3, fm = st & 7, k;
+
+		if (st < 0) {
+			out[o++] = c;
+			if (c == '\n')
+				st = 0;
+			continue;
+		}
+		if (fm == 0 && c == '>') {
+			st = ((gt + 1) << 3);
+			continue;
+		}
+		if (c == from[fm]) {
+			if (++fm == 5) {	/* quote it */
+				out[o++] = '>';
+				for (k = 0; k < gt; k++)
+					out[o++] = '>';
+				memcpy(out + o, from, 5);
+				o += 5;
+				st = -1;
+			} else {
+				st = (gt << 3) | fm;
+			}
+			continue;
+		}
+		/* no match: release what was held back */
+		for (k = 0; k < gt; k++)
+			out[o++] = '>';
+		memcpy(out + o, from, fm);
+		o += fm;
+		out[o++] = c;
+		st = c == '\n' ? 0 : -1;
+	}
+	*state = st;
+	return o;
+}

@@ -1,0 +1,483 @@
+/*
+ * smtp_in.c: the SMTP server state machine (RFC 5321, with PIPELINING,
+ * SIZE, 8BITMIME, ENHANCEDSTATUSCODES, SMTPUTF8).
+ *
+ *	ST_INIT --EHLO/HELO--> ST_HELO --MAIL--> ST_MAIL --RCPT--> ST_RCPT
+ *	ST_RCPT --DATA--> ST_DATA --"."--> ST_COMMIT --fsync--> ST_HELO
+ *
+ * The transaction goes straight to a spool temp file as it happens (the
+ * envelope at RCPT, the message at DATA), so a session holds no recipient
+ * list in memory however many recipients it has.
+ */
+#include "kotak.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+enum { ST_INIT, ST_HELO, ST_MAIL, ST_RCPT, ST_DATA, ST_COMMIT };
+
+#define OUT_NEEDED	700	/* reply room needed before taking a command */
+
+static void
+tx_reset(struct conn *c)
+{
+	struct smtp_sess *s = &c->u.smtp;
+
+	if (s->fd >= 0)
+		close(s->fd);
+	if (s->tmp[0])
+		unlink(s->tmp);
+	s->fd = -1;
+	s->tmp[0] = s->from[0] = s->rcpt1[0] = s->qid[0] = '\0';
+	s->nrcpt = 0;
+	s->utf8 = 0;
+	s->declared = 0;
+	if (s->st > ST_HELO)
+		s->st = ST_HELO;
+}
+
+/* A client error: reply, count it, and close at the limit. */
+static void
+bad(struct conn *c, const char *fmt, const char *arg)
+{
+	struct smtp_sess *s = &c->u.smtp;
+
+	conn_reply(c, fmt, arg);
+	if (++s->errors >= cfg.max_errors) {
+		conn_reply(c, "421 4.7.0 %s Error: too many errors", cfg.hostname);
+		log_info("smtp %08x ip=%s closed: too many errors", c->id, c->ip);
+		c->flags |= CF_CLOSE;
+	}
+}
+
+static void
+smtp_start(struct conn *c)
+{
+	struct smtp_sess *s = &c->u.smtp;
+
+	s->fd = -1;
+	c->deadline = now + cfg.timeout;
+	log_info("smtp %08x connect ip=%s", c->id, c->ip);
+	conn_reply(c, "220 %s ESMTP kotak", cfg.hostname);
+}
+
+static void
+smtp_close(struct conn *c)
+{
+	struct smtp_sess *s = &c->u.smtp;
+
+	if (s->st == ST_COMMIT)
+		queue_commit_cancel(c);
+	tx_reset(c);
+	log_info("smtp %08x disconnect ip=%s", c->id, c->ip);
+}
+
+static void
+smtp_timeout(struct conn *c)
+{
+	if (c->flags & CF_CLOSE) {	/* the client does not even read */
+		conn_close(c);
+		return;
+	}
+	conn_reply(c, "421 4.4.2 %s Error: timeout exceeded", cfg.hostname);
+	log_info("smtp %08x ip=%s closed: timeout", c->id, c->ip);
+	c->flags |= CF_CLOSE;
+	c->deadline = now + 10;
+}
+
+static void
+do_helo(struct conn *c, const char *arg, int esmtp)
+{
+	struct smtp_sess *s = &c->u.smtp;
+
+	if (!*arg || strchr(arg, ' ') || has_ctl(arg) || strlen(arg) >= sizeof(s->helo)) {
+		bad(c, "501 5.5.4 Syntax: %s hostname", esmtp ? "EHLO" : "HELO");
+		return;
+	}
+	tx_reset(c);
+	strlcpy_k(s->helo, arg, sizeof(s->helo));
+	s->esmtp = esmtp;
+	s->st = ST_HELO;
+	if (!esmtp) {
+		conn_reply(c, "250 %s", cfg.hostname);
+		return;
+	}
+	conn_reply(c, "250-%s", cfg.hostname);
+	conn_reply(c, "250-PIPELINING");
+	conn_reply(c, "250-SIZE %lld", cfg.max_message_size);
+	conn_reply(c, "250-8BITMIME");
+	conn_reply(c, "250-ENHANCEDSTATUSCODES");
+	conn_reply(c, "250 SMTPUTF8");
+}
+
+/* "FROM:" or "TO:" then optional blanks (a common client habit). */
+static const char *
+after_prefix(const char *arg, const char *pfx)
+{
+	size_t n = strlen(pfx);
+	char tmp[8];
+
+	if (strlen(arg) < n)
+		return NULL;
+	memcpy(tmp, arg, n);
+	tmp[n] = '\0';
+	if (!strcaseeq(tmp, pfx))
+		return NULL;
+	arg += n;
+	while (*arg == ' ')
+		arg++;
+	return arg;
+}
+
+static int
+non_ascii(const char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s >= 0x80)
+			return 1;
+	return 0;
+}
+
+static void
+do_mail(struct conn *c, char *arg)
+{
+	struct smtp_sess *s = &c->u.smtp;
+	struct addr a;
+	const char *p = after_prefix(arg, "FROM:"), *rest;
+	char *tok;
+	unsigned long long v;
+	int utf8 = 0;
+
+	if (s->st == ST_INIT) {
+		bad(c, "503 5.5.1 Error: send HELO/EHLO first%s", "");
+		return;
+	}
+	if (s->st >= ST_MAIL) {
+		bad(c, "503 5.5.1 Error: nested MAIL command%s", "");
+		return;
+	}
+	if (p == NULL || addr_parse_path(p, &a, ADDR_NULL_OK | ADDR_UTF8, &rest) < 0) {
+		bad(c, "501 5.1.7 Bad sender address syntax%s", "");
+		return;
+	}
+	s->declared = 0;
+	for (tok = strtok((char *)rest, " "); tok; tok = strtok(NULL, " ")) {
+		if (!s->esmtp) {
+			bad(c, "555 5.5.4 Parameters need EHLO%s", "");
+			return;
+		}
+		if (!strncasecmp(tok, "SIZE=", 5) && parse_uint(tok + 5, 1ULL << 62, &v) == 0) {
+			s->declared = (long long)v;
+		} else if (strcaseeq(tok, "BODY=7BIT") || strcaseeq(tok, "BODY=8BITMIME")) {
+			;
+		} else if (strcaseeq(tok, "SMTPUTF8")) {
+			utf8 = 1;
+		} else {
+			bad(c, "555 5.5.4 Unsupported option: %s", tok);
+			return;
+		}
+	}
+	if (!utf8 && non_ascii(p)) {
+		bad(c, "553 5.6.7 Must declare SMTPUTF8 to send a UTF-8 address%s", "");
+		return;
+	}
+	if (s->declared > cfg.max_message_size) {
+		conn_reply(c, "552 5.3.4 Message size exceeds fixed limit");
+		return;
+	}
+	if (!queue_space_ok(s->declared)) {
+		conn_reply(c, "452 4.3.1 Insufficient system storage");
+		return;
+	}
+	s->utf8 = utf8;
+	addr_format(&a, s->from, sizeof(s->from));
+	s->st = ST_MAIL;
+	conn_reply(c, "250 2.1.0 Ok");
+}
+
+static int
+spool_write(struct conn *c, const char *p, size_t n)
+{
+	struct smtp_sess *s = &c->u.smtp;
+
+	while (n) {
+		ssize_t w = write(s->fd, p, n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return -1;
+		p += w, n -= w;
+	}
+	return 0;
+}
+
+static void
+io_fail(struct conn *c, const char *what)
+{
+	int e = errno;
+
+	log_warn("smtp %08x spool %s", c->id, what);
+	if (e == ENOSPC || e == EDQUOT)
+		conn_reply(c, "452 4.3.1 Insufficient system storage");
+	else
+		conn_reply(c, "451 4.3.0 Local error in processing");
+	tx_reset(c);
+}
+
+static void
+do_rcpt(struct conn *c, char *arg)
+{
+	static char users[32][USER_MAX];
+	struct smtp_sess *s = &c->u.smtp;
+	struct addr a;
+	const char *p = after_prefix(arg, "TO:"), *rest;
+	char orig[ADDR_MAX], line[ADDR_MAX + USER_MAX + 16];
+	int n, i, l;
+
+	if (s->st < ST_MAIL) {
+		bad(c, "503 5.5.1 Error: need MAIL command%s", "");
+		return;
+	}
+	if (p == NULL || addr_parse_path(p, &a, s->utf8 ? ADDR_UTF8 : 0, &rest) < 0) {
+		bad(c, "501 5.1.3 Bad recipient address syntax%s", "");
+		return;
+	}
+	if (*rest) {
+		bad(c, "555 5.5.4 Unsupported option: %s", rest);
+		return;
+	}
+	addr_format(&a, orig, sizeof(orig));
+	if (s->nrcpt >= cfg.max_recipients) {
+		conn_reply(c, "452 4.5.3 Error: too many recipients");
+		return;
+	}
+	if (a.domain[0] && !cfg_is_local_domain(a.domain)) {
+		bad(c, "554 5.7.1 <%s>: Relay access denied", orig);
+		return;
+	}
+	n = alias_expand(a.local, users, 32);
+	if (n == 0) {
+		bad(c, "550 5.1.1 <%s>: Recipient address rejected: User unknown", orig);
+		return;
+	}
+	if (n < 0) {
+		log_warnx("smtp %08x alias for <%s> leads nowhere or too deep", c->id, orig);
+		conn_reply(c, "451 4.3.0 <%s>: Alias configuration error", orig);
+		return;
+	}
+	if (s->fd < 0) {
+		if ((s->fd = queue_tx_open(s->qid, s->tmp, sizeof(s->tmp))) < 0) {
+			io_fail(c, "open");
+			return;
+		}
+		l = snprintf(line, sizeof(line), "KOTAK1 %s\nT %lld\nF %s\n", s->qid,
+		    (long long)time(NULL), s->from);
+		if (spool_write(c, line, l) < 0) {
+			io_fail(c, "write");
+			return;
+		}
+	}
+	for (i = 0; i < n; i++) {
+		l = snprintf(line, sizeof(line), "R - %s %s\n", users[i], orig);
+		if (spool_write(c, line, l) < 0) {
+			io_fail(c, "write");
+			return;
+		}
+	}
+	if (s->nrcpt++ == 0)
+		strlcpy_k(s->rcpt1, orig, sizeof(s->rcpt1));
+	s->st = ST_RCPT;
+	conn_reply(c, "250 2.1.5 Ok");
+}
+
+static void
+do_data(struct conn *c, char *arg)
+{
+	struct smtp_sess *s = &c->u.smtp;
+	char hdr[1024], date[40];
+	int l;
+
+	if (*arg) {
+		bad(c, "501 5.5.4 Syntax: DATA%s", "");
+		return;
+	}
+	if (s->st != ST_RCPT) {
+		if (s->st == ST_MAIL)
+			bad(c, "554 5.5.1 Error: no valid recipients%s", "");
+		else
+			bad(c, "503 5.5.1 Error: need RCPT command%s", "");
+		return;
+	}
+	rfc5322_date(date, sizeof(date), time(NULL));
+	l = snprintf(hdr, sizeof(hdr), "\nReceived: from %s (unknown [%s])\n\tby %s (kotak) with %s id %s%s%s%s;\n\t%s\n",
+	    s->helo, c->ip, cfg.hostname, s->utf8 ? "UTF8SMTP" : s->esmtp ? "ESMTP" : "SMTP", s->qid,
+	    s->nrcpt == 1 ? "\n\tfor <" : "", s->nrcpt == 1 ? s->rcpt1 : "", s->nrcpt == 1 ? ">" : "", date);
+	if (l >= (int)sizeof(hdr) || spool_write(c, hdr, l) < 0) {
+		io_fail(c, "write");
+		return;
+	}
+	data_start(&s->d, s->fd, cfg.max_message_size);
+	s->d.written = l - 1;	/* the Received: header is part of the message */
+	s->st = ST_DATA;
+	c->deadline = now + cfg.data_timeout;
+	conn_reply(c, "354 End data with <CR><LF>.<CR><LF>");
+}
+
+static void
+data_end(struct conn *c)
+{
+	struct smtp_sess *s = &c->u.smtp;
+	struct data_rd *d = &s->d;
+
+	s->st = ST_HELO;	/* tx_reset below keeps this */
+	if (!d->err && d->received > CONFIG_RECEIVED_MAX)
+		d->err = DE_LOOP;
+	if (!d->err && queue_trailer(s->fd, d->written) < 0) {
+		d->err = DE_IO;
+		d->err_errno = errno;
+	}
+	switch (d->err) {
+	case DE_OK:
+		s->st = ST_COMMIT;
+		c->deadline = 0;
+		queue_commit_add(c);
+		return;
+	case DE_SIZE:
+		conn_reply(c, "552 5.3.4 Message size exceeds fixed limit");
+		break;
+	case DE_LINE:
+		conn_reply(c, "552 5.3.4 Message line longer than %d bytes", CONFIG_DATA_LINE_MAX);
+		break;
+	case DE_LOOP:
+		conn_reply(c, "554 5.4.6 Too many hops (%d Received: headers): mail loop?", d->received);
+		break;
+	default:
+		errno = d->err_errno;
+		io_fail(c, "write");
+		return;
+	}
+	log_info("smtp %08x ip=%s from=<%s> rejected at end of data: error %d", c->id, c->ip, s->from, d->err);
+	tx_reset(c);
+}
+
+void
+smtp_in_committed(struct conn *c, int ok, int err)
+{
+	struct smtp_sess *s = &c->u.smtp;
+
+	if (ok) {
+		log_info("%s: queued from=<%s> size=%lld nrcpt=%d session=%08x ip=%s", s->qid,
+		    s->from, s->d.written, s->nrcpt, c->id, c->ip);
+		conn_reply(c, "250 2.0.0 Ok: queued as %s", s->qid);
+	} else {
+		errno = err;
+		log_warn("%s: commit failed, session=%08x", s->qid, c->id);
+		conn_reply(c, err == ENOSPC ? "452 4.3.1 Insufficient system storage" :
+		    "451 4.3.0 Local error in processing");
+	}
+	s->tmp[0] = '\0';	/* renamed (or already unlinked): nothing to remove */
+	s->st = ST_HELO;
+	tx_reset(c);
+	c->flags &= ~CF_PAUSE;
+	c->deadline = now + cfg.timeout;
+}
+
+static void
+do_cmd(struct conn *c, char *line)
+{
+	char *arg = line;
+	size_t vl;
+
+	while (*arg && *arg != ' ')
+		arg++;
+	vl = arg - line;
+	while (*arg == ' ')
+		arg++;
+#define VERB(v) (vl == sizeof(v) - 1 && !strncasecmp(line, v, vl))
+	if (VERB("EHLO"))
+		do_helo(c, arg, 1);
+	else if (VERB("HELO"))
+		do_helo(c, arg, 0);
+	else if (VERB("MAIL"))
+		do_mail(c, arg);
+	else if (VERB("RCPT"))
+		do_rcpt(c, arg);
+	else if (VERB("DATA"))
+		do_data(c, arg);
+	else if (VERB("RSET")) {
+		tx_reset(c);
+		conn_reply(c, "250 2.0.0 Ok");
+	} else if (VERB("NOOP"))
+		conn_reply(c, "250 2.0.0 Ok");
+	else if (VERB("QUIT")) {
+		conn_reply(c, "221 2.0.0 Bye");
+		c->flags |= CF_CLOSE;
+		c->deadline = now + 10;
+	} else if (VERB("VRFY"))
+		conn_reply(c, "252 2.5.2 Cannot VRFY user, but will accept message and attempt delivery");
+	else if (VERB("HELP"))
+		conn_reply(c, "214 2.0.0 Commands: EHLO HELO MAIL RCPT DATA RSET NOOP VRFY HELP QUIT");
+	else
+		bad(c, "500 5.5.2 Error: command not recognized%s", "");
+#undef VERB
+}
+
+static void
+smtp_input(struct conn *c)
+{
+	struct smtp_sess *s = &c->u.smtp;
+	char *line, *lf;
+	long n;
+	int done;
+	size_t used;
+
+	while (c->fd >= 0 && !(c->flags & (CF_PAUSE | CF_CLOSE))) {
+		if (s->st == ST_DATA) {
+			if (c->in.len == 0)
+				return;
+			used = data_push(&s->d, c->in.p, c->in.len, &done);
+			buf_drop(&c->in, used);
+			c->deadline = now + cfg.data_timeout;
+			if (done)
+				data_end(c);
+			continue;
+		}
+		if (buf_room(&c->out) < OUT_NEEDED)
+			return;		/* resumes when the client reads its replies */
+		if (c->flags & CF_SKIP) {	/* the rest of an overlong line */
+			if ((lf = memchr(c->in.p, '\n', c->in.len)) == NULL) {
+				c->in.len = 0;
+				return;
+			}
+			buf_drop(&c->in, lf - c->in.p + 1);
+			c->flags &= ~CF_SKIP;
+			bad(c, "500 5.5.2 Error: line too long%s", "");
+			continue;
+		}
+		n = buf_line(&c->in, &line);
+		if (n == 0) {
+			if (c->in.len >= CONFIG_SMTP_LINE_MAX) {
+				c->flags |= CF_SKIP;
+				continue;
+			}
+			if (c->flags & CF_EOF)
+				c->in.len = 0;
+			return;
+		}
+		if (n > CONFIG_SMTP_LINE_MAX)
+			bad(c, "500 5.5.2 Error: line too long%s", "");
+		else if ((long)strlen(line) != n - 1 - (n >= 2 && line[n - 2] == '\0'))
+			bad(c, "500 5.5.2 Error: NUL character in command%s", "");
+		else
+			do_cmd(c, line);
+		buf_drop(&c->in, n);
+		if (s->st != ST_DATA && s->st != ST_COMMIT)
+			c->deadline = now + cfg.timeout;
+	}
+}
+
+const struct proto smtp_in_proto = {
+	"smtp", smtp_start, smtp_input, smtp_timeout, smtp_close
+};

@@ -1,0 +1,157 @@
+/* util.c: small helpers every module uses. */
+#include "kotak.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+time_t now;
+
+time_t
+mono_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec;
+}
+
+size_t
+strlcpy_k(char *d, const char *s, size_t n)
+{
+	size_t l = strlen(s);
+
+	if (n) {
+		size_t c = l < n - 1 ? l : n - 1;
+		memcpy(d, s, c);
+		d[c] = '\0';
+	}
+	return l;
+}
+
+static int
+lc(int c)
+{
+	return c >= 'A' && c <= 'Z' ? c + 32 : c;
+}
+
+int
+strcaseeq(const char *a, const char *b)
+{
+	while (*a && lc((unsigned char)*a) == lc((unsigned char)*b))
+		a++, b++;
+	return *a == *b;
+}
+
+/* Decimal only, no sign, no overflow; 0 on success. */
+int
+parse_uint(const char *s, unsigned long long max, unsigned long long *v)
+{
+	unsigned long long x = 0;
+
+	if (*s == '\0')
+		return -1;
+	for (; *s; s++) {
+		if (*s < '0' || *s > '9')
+			return -1;
+		if (x > (max - (*s - '0')) / 10)
+			return -1;
+		x = x * 10 + (*s - '0');
+	}
+	*v = x;
+	return 0;
+}
+
+int
+has_ctl(const char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s < 32 || *s == 127)
+			return 1;
+	return 0;
+}
+
+static const char wday[] = "SunMonTueWedThuFriSat";
+static const char mon[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
+
+void
+rfc5322_date(char *d, size_t n, time_t t)
+{
+	struct tm tm;
+
+	gmtime_r(&t, &tm);
+	snprintf(d, n, "%.3s, %d %.3s %d %02d:%02d:%02d +0000", wday + 3 * tm.tm_wday,
+	    tm.tm_mday, mon + 3 * tm.tm_mon, tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+}
+
+void
+ctime_date(char *d, size_t n, time_t t)
+{
+	struct tm tm;
+
+	gmtime_r(&t, &tm);
+	snprintf(d, n, "%.3s %.3s %2d %02d:%02d:%02d %d", wday + 3 * tm.tm_wday,
+	    mon + 3 * tm.tm_mon, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, tm.tm_year + 1900);
+}
+
+int
+fsync_dir(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC), r;
+
+	if (fd < 0)
+		return -1;
+	r = fsync(fd);
+	close(fd);
+	return r;
+}
+
+int
+mkdir_p(const char *path, mode_t mode)
+{
+	char p[PATH_MAX_K];
+	char *s;
+
+	if (strlcpy_k(p, path, sizeof(p)) >= sizeof(p))
+		return errno = ENAMETOOLONG, -1;
+	for (s = p + 1; *s; s++) {
+		if (*s != '/')
+			continue;
+		*s = '\0';
+		if (mkdir(p, mode) < 0 && errno != EEXIST)
+			return -1;
+		*s = '/';
+	}
+	if (mkdir(p, mode) < 0 && errno != EEXIST)
+		return -1;
+	return 0;
+}
+
+void
+random_bytes(void *p, size_t n)
+{
+	int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+	ssize_t r = fd >= 0 ? read(fd, p, n) : -1;
+
+	if (fd >= 0)
+		close(fd);
+	if (r != (ssize_t)n) {	/* no urandom (early boot, chroot): weak but unique enough for ids */
+		unsigned char *c = p;
+		unsigned x = (unsigned)getpid() ^ (unsigned)time(NULL) ^ (unsigned)mono_now();
+		while (n--) {
+			x = x * 1103515245u + 12345u;
+			*c++ = x >> 16;
+		}
+	}
+}
+
+int
+set_nonblock(int fd)
+{
+	int fl = fcntl(fd, F_GETFL);
+
+	return fl < 0 ? -1 : fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+}
