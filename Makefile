@@ -84,7 +84,12 @@ asan: build/config.h
 	@mkdir -p build-asan
 	gcc $(KOTAK_CFLAGS) $(ASAN_FLAGS) -o build-asan/kotak $(SRCS)
 
-test: kotak asan $(UNITS)
+# Build tools first (fresh Debian 12, as root): musl-gcc, kconfiglib.
+deps:
+	@tests/deps.sh
+
+test: deps
+	@$(MAKE) --no-print-directory kotak asan $(UNITS)
 	@tests/all.sh
 
 lint:
@@ -101,4 +106,4 @@ run: kotak
 clean:
 	rm -rf build build-asan kotak
 
-.PHONY: all defconfig menuconfig savedefconfig size install unit asan test lint run clean
+.PHONY: deps all defconfig menuconfig savedefconfig size install unit asan test lint run clean

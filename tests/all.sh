@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# make test: unit tests, the integration suite against the static binary
+# and again against the ASan+UBSan build, and the fuzz corpus replay.
+# Sums every part's "N passed, N failed[, N skipped]" into the last line.
+set -u
+cd "$(dirname "$0")/.."
+P=0 F=0 S=0
+tally() {	# $1 = label, rest = command; reads the command's last count line
+	local out line p f s
+	echo "== $1"
+	out=$(mktemp)
+	"${@:2}" 2>&1 | tee "$out"
+	local rc=${PIPESTATUS[0]}
+	line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$out" | tail -n 1)
+	rm -f "$out"
+	if [ -z "$line" ]; then
+		echo "FAIL $1: no result line (exit $rc)"
+		F=$((F + 1))
+		return
+	fi
+	p=$(echo "$line" | sed -E 's/^([0-9]+) passed.*/\1/')
+	f=$(echo "$line" | sed -E 's/.* ([0-9]+) failed.*/\1/')
+	s=$(echo "$line" | sed -nE 's/.* ([0-9]+) skipped.*/\1/p')
+	P=$((P + p)) F=$((F + f)) S=$((S + ${s:-0}))
+	if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+		echo "FAIL $1: exit $rc"
+		F=$((F + 1))
+	fi
+}
+for t in build/test_*; do
+	[ -x "$t" ] && tally "unit $(basename "$t")" "$t"
+done
+if [ -x tests/fuzz/replay.sh ]; then
+	tally "fuzz corpus replay" tests/fuzz/replay.sh
+fi
+tally "integration (static binary)" tests/run.sh --bin ./kotak --label static
+tally "integration (ASan+UBSan)" env ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 tests/run.sh --bin build-asan/kotak --label asan
+if [ "$S" -gt 0 ]; then
+	echo "$P passed, $F failed, $S skipped"
+else
+	echo "$P passed, $F failed"
+fi
+[ "$F" -eq 0 ]

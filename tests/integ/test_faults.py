@@ -1,0 +1,500 @@
+#!/usr/bin/env python3
+"""Faults: kill -9 at commit points, ENOSPC (tmpfs), held locks, signals."""
+
+import errno
+import fcntl
+import os
+import random
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import kt  # noqa: E402
+from kt import test, check, eq  # noqa: E402
+
+
+def fresh(**kw):
+    k = kt.Kotak(**kw)
+    kt.after_test(k.cleanup)
+    return k
+
+
+def end_data(c, m):
+    c.send(kt.dot_stuff(m) + b".\r\n")
+
+
+def open_tx(k, rcpt="alice@example.lan", sender="s@example.org"):
+    c = k.session()
+    c.ok("MAIL FROM:<%s>" % sender, 250)
+    c.ok("RCPT TO:<%s>" % rcpt, 250)
+    c.ok("DATA", 354)
+    return c
+
+
+def subjects(k, user):
+    return [m["Subject"] for m in kt.read_mbox(k.mbox_path(user))] if k.count(user) else []
+
+
+# ---------------------------------------------------------------- kill -9
+
+@test(timeout=60)
+def kill9_right_after_250_exactly_once():
+    k = fresh(users=("alice",))
+    rnd = random.Random(5321)
+    subs = []
+    for i in range(5):
+        c = open_tx(k)
+        s = "k9-%d" % i
+        subs.append(s)
+        t0 = time.monotonic()
+        end_data(c, kt.msg(s))
+        r = c.reply()
+        dt = time.monotonic() - t0
+        eq(r.code, 250, "final dot")
+        check(dt < 1.0, "250 took %.2fs" % dt)
+        if i:
+            time.sleep(rnd.random() * 0.02)
+        k.kill9()
+        c.close()
+        k.start()
+    k.wait_count("alice", 5, timeout=8, settle=1.0)
+    eq(sorted(subjects(k, "alice")), sorted(subs), "subjects after 5 kill -9s")
+    eq(k.spool_files("queue"), [], "spool/queue at the end")
+
+
+@test
+def kill9_mid_data_nothing_stored():
+    k = fresh(users=("alice",))
+    c = open_tx(k)
+    c.send(kt.msg("half", body=b"x" * 100000 + b"\r\n")[:60000])
+    time.sleep(0.3)
+    k.kill9()
+    c.close()
+    k.start()
+    time.sleep(1.0)
+    eq(k.count("alice"), 0, "alice's messages")
+    eq(k.spool_files("tmp"), [], "spool/tmp after restart (temp debris removed)")
+    eq(k.spool_files("queue"), [], "spool/queue after restart")
+    # and it still takes mail
+    eq(k.send(["alice@example.lan"], kt.msg("after")).code, 250, "next message")
+    k.wait_count("alice", 1)
+
+
+@test
+def temp_debris_removed_on_start():
+    k = fresh(users=("alice",))
+    k.stop()
+    tmpd = os.path.join(k.data_dir, "spool", "tmp")
+    check(os.path.isdir(tmpd), "no spool/tmp after a run")
+    with open(os.path.join(tmpd, "debris.123"), "wb") as f:
+        f.write(b"partial garbage")
+    k.start()
+    time.sleep(0.5)
+    eq(k.spool_files("tmp"), [], "spool/tmp after start")
+
+
+@test
+def client_disconnect_mid_data():
+    k = fresh(users=("alice",))
+    c = open_tx(k)
+    c.send(kt.msg("gone", body=b"y" * 50000 + b"\r\n"))
+    c.close()
+    time.sleep(0.7)
+    eq(k.spool_files("tmp"), [], "spool/tmp after a client vanished mid-DATA")
+    eq(k.spool_files("queue"), [], "spool/queue")
+    eq(k.count("alice"), 0, "alice's messages")
+    check(k.running(), "kotak died")
+
+
+# ---------------------------------------------------------------- locks
+
+def hold_dotlock(k, user="alice", age=None):
+    d = os.path.dirname(k.mbox_path(user))
+    os.makedirs(d, mode=0o700, exist_ok=True)
+    p = k.mbox_path(user) + ".lock"
+    fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    os.write(fd, b"%d\n" % os.getpid())
+    os.close(fd)
+    if age:
+        t = time.time() - age
+        os.utime(p, (t, t))
+    return p
+
+
+@test
+def held_dotlock_delays_then_delivers_once():
+    k = fresh(users=("alice",))
+    eq(k.send(["alice@example.lan"], kt.msg("before-lock")).code, 250, "first")
+    k.wait_count("alice", 1)
+    before = k.mbox_bytes("alice")
+    lock = hold_dotlock(k)
+    r = k.send(["alice@example.lan"], kt.msg("under-lock"))
+    eq(r.code, 250, "250 while the mbox is dotlocked")
+    time.sleep(1.0)
+    k.usr1()
+    time.sleep(1.0)
+    eq(k.mbox_bytes("alice"), before, "mbox while dotlocked by another process")
+    check(os.path.exists(lock), "our dotlock was removed by kotak (it is fresh)")
+    # the loop keeps serving while the delivery waits
+    t0 = time.monotonic()
+    c = k.session()
+    c.ok("NOOP", 250)
+    c.close()
+    check(time.monotonic() - t0 < 1.0, "session stalled while a delivery waits for a lock")
+    os.unlink(lock)
+    k.usr1()
+    k.wait_count("alice", 2, timeout=6, settle=1.0)
+    eq(subjects(k, "alice"), ["before-lock", "under-lock"], "subjects")
+    check(not os.path.exists(lock), "INBOX.lock left behind")
+
+
+@test
+def held_fcntl_lock_delays_then_delivers_once():
+    k = fresh(users=("alice",))
+    eq(k.send(["alice@example.lan"], kt.msg("before-fcntl")).code, 250, "first")
+    k.wait_count("alice", 1)
+    before = k.mbox_bytes("alice")
+    f = open(k.mbox_path("alice"), "r+b")
+    try:
+        fcntl.lockf(f, fcntl.LOCK_EX)
+        eq(k.send(["alice@example.lan"], kt.msg("under-fcntl")).code, 250, "250 under fcntl lock")
+        time.sleep(1.0)
+        k.usr1()
+        time.sleep(1.0)
+        eq(k.mbox_bytes("alice"), before, "mbox while fcntl-locked by another process")
+    finally:
+        fcntl.lockf(f, fcntl.LOCK_UN)
+        f.close()
+    k.usr1()
+    k.wait_count("alice", 2, timeout=6, settle=1.0)
+    eq(subjects(k, "alice"), ["before-fcntl", "under-fcntl"], "subjects")
+    check(not os.path.exists(k.mbox_path("alice") + ".lock"), "INBOX.lock left behind")
+
+
+@test
+def stale_dotlock_broken():
+    k = fresh(users=("alice",))
+    lock = hold_dotlock(k, age=3600)
+    eq(k.send(["alice@example.lan"], kt.msg("stale")).code, 250, "final dot")
+    try:
+        k.wait_count("alice", 1, timeout=2)
+    except AssertionError:
+        k.usr1()
+        k.wait_count("alice", 1, timeout=4)
+    check(not os.path.exists(lock), "stale INBOX.lock still there")
+
+
+@test
+def queue_survives_sigterm():
+    k = fresh(users=("alice",))
+    lock = hold_dotlock(k)
+    eq(k.send(["alice@example.lan"], kt.msg("queued")).code, 250, "final dot")
+    time.sleep(0.5)
+    eq(k.stop(), 0, "exit status on SIGTERM")
+    eq(len(k.spool_files("queue")), 1, "files in spool/queue after SIGTERM")
+    os.unlink(lock)
+    k.start()
+    k.wait_count("alice", 1, timeout=5, settle=1.0)
+    eq(k.spool_files("queue"), [], "spool/queue after delivery")
+
+
+@test
+def corrupt_queue_file_not_delivered():
+    k = fresh(users=("alice",))
+    lock = hold_dotlock(k)
+    eq(k.send(["alice@example.lan"], kt.msg("corrupt-me")).code, 250, "final dot")
+    time.sleep(0.3)
+    eq(k.stop(), 0, "exit status on SIGTERM")
+    q = k.spool_files("queue")
+    eq(len(q), 1, "files in spool/queue")
+    p = os.path.join(k.data_dir, "spool", "queue", q[0])
+    size = os.path.getsize(p)
+    with open(p, "r+b") as f:
+        f.truncate(size - 8)      # the trailer that proves completeness is gone
+    os.unlink(lock)
+    k.start()
+    time.sleep(0.5)
+    k.usr1()
+    time.sleep(1.0)
+    eq(k.count("alice"), 0, "messages delivered from a truncated queue file")
+    eq(k.spool_files("queue"), [], "spool/queue (corrupt file must leave the queue)")
+    found = []
+    for root, dirs, files in os.walk(os.path.join(k.data_dir, "spool")):
+        if "corrupt" in root:
+            found += files
+    eq(len(found), 1, "files under spool/corrupt/")
+    check(k.running(), "kotak died on a corrupt queue file")
+
+
+# ---------------------------------------------------------------- ENOSPC
+
+class Tmpfs:
+    def __init__(self, size):
+        if not kt.is_root():
+            raise kt.Skip("needs root for mount -t tmpfs")
+        self.dir = tempfile.mkdtemp(prefix="kt-fs-")
+        self.mnt = os.path.join(self.dir, "data")
+        os.mkdir(self.mnt)
+        r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=%d,mode=0700" % size, "tmpfs",
+                            self.mnt], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=10)
+        if r.returncode:
+            os.rmdir(self.mnt)
+            os.rmdir(self.dir)
+            raise kt.Skip("mount -t tmpfs failed: %s" % r.stdout.decode().strip())
+        self.filler = os.path.join(self.mnt, "filler")
+
+    def free(self):
+        st = os.statvfs(self.mnt)
+        return st.f_bavail * st.f_frsize
+
+    def fill_to(self, free_bytes):
+        """Grow the filler until about free_bytes are left."""
+        cur = os.path.getsize(self.filler) if os.path.exists(self.filler) else 0
+        grow = self.free() - free_bytes
+        check(grow > 0, "cannot fill: free %d, want %d" % (self.free(), free_bytes))
+        with open(self.filler, "ab") as f:
+            f.write(b"\0" * grow)
+        return cur + grow
+
+    def unfill(self):
+        if os.path.exists(self.filler):
+            os.unlink(self.filler)
+
+    def cleanup(self):
+        subprocess.run(["umount", "-l", self.mnt], timeout=10)
+        import shutil
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def enospc_server(fs_size, **main):
+    fs = Tmpfs(fs_size)
+    k = kt.Kotak(users=("alice",), data_dir=fs.mnt, main=main)
+
+    def clean():
+        k.kill9()
+        fs.cleanup()
+        k.cleanup()
+    kt.after_test(clean)
+    return fs, k
+
+
+def try_big(k, big):
+    """MAIL/RCPT/DATA with big; returns (where, reply)."""
+    c = k.session()
+    try:
+        r = c.cmd("MAIL FROM:<s@example.org>")
+        if r.code != 250:
+            return "MAIL", r
+        c.ok("RCPT TO:<alice@example.lan>", 250)
+        c.ok("DATA", 354)
+        end_data(c, big)
+        return "DATA", c.reply(timeout=10)
+    finally:
+        c.close()
+
+
+def after_refusal(k, before, where):
+    time.sleep(0.5)
+    eq(k.mbox_bytes("alice"), before, "mbox after ENOSPC (refused at %s)" % where)
+    eq(k.spool_files("tmp"), [], "spool/tmp after ENOSPC")
+    eq(k.spool_files("queue"), [], "spool/queue after ENOSPC")
+    check(k.running(), "kotak died on ENOSPC")
+
+
+@test
+def enospc_low_disk_4xx_and_recovery():
+    fs, k = enospc_server(4 * 1024 * 1024, max_message_size=2 * 1024 * 1024)
+    eq(k.send(["alice@example.lan"], kt.msg("small-before")).code, 250, "first")
+    k.wait_count("alice", 1)
+    before = k.mbox_bytes("alice")
+    fs.fill_to(150 * 1024)
+    big = kt.msg("too-big-for-disk", body=(b"z" * 98 + b"\r\n") * 4000)     # ~400 KB
+    where, r = try_big(k, big)
+    check(r.code in (451, 452), "reply at %s when the disk is full: %r" % (where, r.text))
+    after_refusal(k, before, where)
+    fs.unfill()
+    eq(k.send(["alice@example.lan"], big).code, 250, "same message after space returned")
+    k.wait_count("alice", 2, settle=0.5)
+    check(k.mbox_bytes("alice").startswith(before), "first message changed")
+
+
+@test
+def enospc_spool_write_path_4xx():
+    # find a fill level where MAIL is accepted, then send more than fits:
+    # the spool write itself hits ENOSPC and must answer 451/452, never 250
+    maxsize = 2 * 1024 * 1024
+    fs, k = enospc_server(6 * 1024 * 1024, max_message_size=maxsize)
+    eq(k.send(["alice@example.lan"], kt.msg("small-before")).code, 250, "first")
+    k.wait_count("alice", 1)
+    before = k.mbox_bytes("alice")
+    for free in (200 * 1024, 500 * 1024, 1024 * 1024, 1536 * 1024):
+        fs.unfill()
+        fs.fill_to(free)
+        c = k.session()
+        r = c.cmd("MAIL FROM:<s@example.org>")
+        c.close()
+        if r.code == 250:
+            break
+    else:
+        raise kt.Skip("MAIL refused whenever free space < max_message_size: the spool "
+                      "write path cannot hit ENOSPC")
+    n = min(maxsize - 64 * 1024, free + 300 * 1024) // 100
+    big = kt.msg("spool-enospc", body=(b"w" * 98 + b"\r\n") * n)
+    where, r = try_big(k, big)
+    eq(where, "DATA", "refused at")
+    check(r.code in (451, 452), "reply to the final dot when the spool write fails "
+          "(free %d, message %d): %r" % (free, len(big), r.text))
+    after_refusal(k, before, where)
+    fs.unfill()
+    eq(k.send(["alice@example.lan"], kt.msg("after-space")).code, 250, "after space returned")
+    k.wait_count("alice", 2, settle=0.5)
+
+
+@test
+def enospc_mbox_append_truncates_and_redelivers():
+    fs, k = enospc_server(4 * 1024 * 1024, max_message_size=320 * 1024)
+    eq(k.send(["alice@example.lan"], kt.msg("small-before")).code, 250, "first")
+    k.wait_count("alice", 1)
+    before = k.mbox_bytes("alice")
+    big = kt.msg("append-fails", body=(b"q" * 98 + b"\r\n") * 3000)       # ~300 KB
+    # room for the spool copy, not for the mbox copy as well
+    fs.fill_to(len(big) + len(big) // 2)
+    free = fs.free()
+    r = k.send(["alice@example.lan"], big)
+    eq(r.code, 250, "reply when the spool fits (free %d for a %d-byte message): %r" % (
+        free, len(big), r.text))
+    time.sleep(1.5)
+    eq(k.mbox_bytes("alice"), before, "mbox after a failed append (must be byte-identical)")
+    eq(len(k.spool_files("queue")), 1, "message kept in spool/queue")
+    check(not os.path.exists(k.mbox_path("alice") + ".lock"), "INBOX.lock left after failure")
+    check(k.running(), "kotak died on ENOSPC")
+    fs.unfill()
+    k.usr1()
+    msgs = k.wait_count("alice", 2, timeout=6, settle=1.0)
+    check(k.mbox_bytes("alice").startswith(before), "first message changed")
+    check(msgs[-1].endswith(kt.crlf_to_lf(big) + b"\n"), "redelivered message not byte-exact")
+    eq(k.spool_files("queue"), [], "spool/queue after redelivery")
+
+
+# ---------------------------------------------------------------- signals
+
+@test
+def sighup_reload_keeps_sessions():
+    k = fresh(users=("alice", "bob"))
+    a = k.session()
+    a.ok("MAIL FROM:<a@example.org>", 250)
+    a.ok("RCPT TO:<alice@example.lan>", 250)
+    b = k.session()
+    b.ok("MAIL FROM:<b@example.org>", 250)
+    b.ok("RCPT TO:<sales@new.example>", 554)
+    b.ok("RCPT TO:<carol@example.lan>", 550)
+    b.close()
+    k.domains.append("new.example")
+    k.aliases["sales"] = ["bob"]
+    k.write_config()
+    k.user_add("carol")
+    k.hup()
+    time.sleep(0.7)
+    check(k.running(), "kotak exited on SIGHUP")
+    # the open session goes on
+    a.ok("RCPT TO:<bob@example.lan>", 250)
+    a.ok("DATA", 354)
+    end_data(a, kt.msg("across-hup"))
+    eq(a.reply().code, 250, "final dot in a session opened before SIGHUP")
+    a.ok("QUIT", 221)
+    k.wait_count("alice", 1)
+    k.wait_count("bob", 1)
+    # a new session sees the new domain, alias and user
+    c = k.session()
+    c.ok("MAIL FROM:<c@example.org>", 250)
+    c.ok("RCPT TO:<sales@new.example>", 250)
+    c.ok("RCPT TO:<carol@example.lan>", 250)
+    c.ok("DATA", 354)
+    end_data(c, kt.msg("after-hup"))
+    eq(c.reply().code, 250, "final dot after SIGHUP")
+    c.close()
+    k.wait_count("bob", 2)
+    k.wait_count("carol", 1)
+
+
+@test
+def sighup_adds_listener():
+    k = fresh(users=("alice",))
+    p2 = kt.free_port()
+    k.listens.append((kt.LOOPBACK, p2))
+    k.write_config()
+    k.hup()
+    c = kt.wait_for(lambda: _try_connect(p2), 3, 0.1, "the new listener after SIGHUP")
+    r = c.reply()
+    eq(r.code, 220, "greeting on the new port")
+    c.close()
+    k.connect().close()
+
+
+def _try_connect(port):
+    try:
+        return kt.Smtp(kt.LOOPBACK, port)
+    except OSError:
+        return None
+
+
+@test
+def sighup_bad_config_keeps_running():
+    k = fresh(users=("alice",))
+    good = open(k.conf).read()
+    k.write_config(good + "\nconfig bogus_section\n\toption x 'y'\n")
+    k.hup()
+    time.sleep(0.7)
+    check(k.running(), "kotak exited on SIGHUP with a bad config (rc %s)" % k.proc.returncode)
+    c = k.session()
+    c.ok("MAIL FROM:<a@example.org>", 250)
+    c.ok("RCPT TO:<alice@example.lan>", 250)
+    c.close()
+
+
+@test
+def sigterm_exits_0_with_open_sessions():
+    k = fresh(users=("alice",))
+    c1 = k.session()
+    c2 = open_tx(k)
+    c2.send(b"Subject: unfinished\r\n")
+    t0 = time.monotonic()
+    eq(k.stop(signal.SIGTERM), 0, "exit status on SIGTERM")
+    check(time.monotonic() - t0 < 5, "SIGTERM took too long")
+    check(c1.wait_closed(2), "session not closed at shutdown")
+    c1.close()
+    c2.close()
+    k.start()
+    time.sleep(0.5)
+    eq(k.count("alice"), 0, "messages from an unfinished DATA")
+    eq(k.spool_files("tmp"), [], "spool/tmp")
+
+
+@test
+def sigint_exits_0():
+    k = fresh(users=("alice",))
+    eq(k.stop(signal.SIGINT), 0, "exit status on SIGINT")
+
+
+@test
+def survives_many_aborted_sessions():
+    k = fresh(users=("alice",))
+    for i in range(50):
+        c = k.connect(greet=False)
+        if i % 3 == 0:
+            c.send(b"EHLO x\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<alice@example.lan>\r\nDATA\r\nhalf")
+        elif i % 3 == 1:
+            c.s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # RST
+        c.close()
+    time.sleep(0.5)
+    check(k.running(), "kotak died")
+    eq(k.send(["alice@example.lan"], kt.msg("after-aborts")).code, 250, "message after aborts")
+    k.wait_count("alice", 1)
+
+if __name__ == "__main__":
+    sys.exit(kt.main())
