@@ -24,7 +24,7 @@ LDFLAGS ?=
 # What kotak needs whatever the packager passes: static, sections collected.
 KOTAK_CFLAGS  := -std=c99 -D_DEFAULT_SOURCE -D_FILE_OFFSET_BITS=64 -DKOTAK_VERSION=\"$(VERSION)\" \
 		 -Wall -Wextra -Wundef -Wno-unused-parameter -Wno-format-truncation -ffunction-sections -fdata-sections -Ibuild -Isrc
-KOTAK_LDFLAGS := -static -Wl,--gc-sections
+KOTAK_LDFLAGS := -static -Wl,--gc-sections -Wl,-z,noseparate-code -Wl,--build-id=none
 
 SRCS := $(sort $(wildcard src/*.c))
 LIBSRCS := $(filter-out src/main.c,$(SRCS))

@@ -25,7 +25,7 @@
 static int
 recover_dead(struct mbox_lock *m)
 {
-	char b[64];
+	char b[64], *e;
 	long long pid, size;
 	struct stat st;
 	int fd = open(m->lock, O_RDONLY | O_CLOEXEC | O_NOFOLLOW), n;
@@ -37,8 +37,11 @@ recover_dead(struct mbox_lock *m)
 	if (n <= 0)
 		return 0;
 	b[n] = '\0';
-	if (sscanf(b, "kotak %lld %lld", &pid, &size) != 2 || pid <= 0 ||
-	    (kill((pid_t)pid, 0) == 0 || errno != ESRCH))
+	if (strncmp(b, "kotak ", 6))
+		return 0;
+	pid = strtoll(b + 6, &e, 10);
+	size = strtoll(e, &e, 10);
+	if (*e != '\n' || pid <= 0 || size < 0 || kill((pid_t)pid, 0) == 0 || errno != ESRCH)
 		return 0;
 	if (stat(m->path, &st) == 0 && st.st_size > size) {
 		if (truncate(m->path, size) < 0)

@@ -117,6 +117,7 @@ env_load(int fd, const char *qid, struct job *j)
 	char l[ADDR_MAX + USER_MAX + 16], t[TRL_LEN + 1];
 	off_t off = 0;
 	long long blen;
+	unsigned long long u;
 	struct stat st;
 	int n, pending = 0, seen_f = 0;
 
@@ -125,8 +126,10 @@ env_load(int fd, const char *qid, struct job *j)
 	if (pread(fd, t, TRL_LEN, st.st_size - TRL_LEN) != TRL_LEN)
 		return -1;
 	t[TRL_LEN] = '\0';
-	if (sscanf(t, "KOTAK-END %20lld\n", &blen) != 1 || blen < 0 || t[TRL_LEN - 1] != '\n')
+	t[TRL_LEN - 1] = '\0';
+	if (strncmp(t, "KOTAK-END ", 10) || parse_uint(t + 10, 1ULL << 62, &u) < 0)
 		return -1;
+	blen = (long long)u;
 	if ((n = env_line(fd, off, l, sizeof(l))) <= 0 || strncmp(l, "KOTAK1 ", 7) || strcmp(l + 7, qid))
 		return -1;
 	for (off += n; (n = env_line(fd, off, l, sizeof(l))) > 0; off += n) {
@@ -183,19 +186,23 @@ ring_add(const char *qid)
 void
 queue_commit_run(void)
 {
+	struct conn *batch[CONFIG_MAX_CONNS];
 	char dst[PATH_MAX_K + 40];
-	int i, err[CONFIG_MAX_CONNS], dirfail = 0;
+	int i, n = ncommit, err[CONFIG_MAX_CONNS], dirfail = 0;
 
-	if (ncommit == 0)
+	if (n == 0)
 		return;
-	for (i = 0; i < ncommit; i++) {
-		struct conn *c = commit[i];
+	/* replies below may run pipelined commands that end another message:
+	 * those join a fresh list for the next pass */
+	memcpy(batch, commit, n * sizeof(batch[0]));
+	ncommit = 0;
+	for (i = 0; i < n; i++) {
 		struct smtp_sess *s;
 
 		err[i] = 0;
-		if (c == NULL)
+		if (batch[i] == NULL)
 			continue;
-		s = &c->u.smtp;
+		s = &batch[i]->u.smtp;
 		snprintf(dst, sizeof(dst), "%s/%s", qdir, s->qid);
 		if (fsync(s->fd) < 0 || close(s->fd) < 0 || rename(s->tmp, dst) < 0)
 			err[i] = errno ? errno : EIO;
@@ -203,13 +210,12 @@ queue_commit_run(void)
 	}
 	if (fsync_dir(qdir) < 0)
 		dirfail = errno;
-	for (i = 0; i < ncommit; i++) {
-		struct conn *c = commit[i];
+	for (i = 0; i < n; i++) {
 		struct smtp_sess *s;
 
-		if (c == NULL)
+		if (batch[i] == NULL)
 			continue;
-		s = &c->u.smtp;
+		s = &batch[i]->u.smtp;
 		if (!err[i] && dirfail)
 			err[i] = dirfail;
 		if (err[i]) {
@@ -219,10 +225,11 @@ queue_commit_run(void)
 		} else {
 			ring_add(s->qid);
 		}
-		s->tmp[0] = '\0';
-		smtp_in_committed(c, !err[i], err[i]);
+		smtp_in_committed(batch[i], !err[i], err[i]);
 	}
-	ncommit = 0;
+	for (i = 0; i < n; i++)
+		if (batch[i] != NULL)
+			conn_process(batch[i]);
 }
 
 /* ---- startup ---- */
@@ -548,7 +555,7 @@ queue_kick(void)
 time_t
 queue_next(void)
 {
-	if (job.active || rcount > 0 || next_scan == 0)
+	if (job.active || rcount > 0 || next_scan == 0 || ncommit > 0)
 		return now;
 	return next_scan;
 }

@@ -111,15 +111,24 @@ users_rewrite(const char *path, const char *skip, const char *add, int *found)
 {
 	char tmp[PATH_MAX_K + 16], line[512], copy[512], *name, *hash;
 	FILE *in, *out;
+	struct stat st;
 	int fd;
 
 	*found = 0;
+	snprintf(tmp, sizeof(tmp), "%s", path);
+	if (strrchr(tmp, '/') && strrchr(tmp, '/') != tmp) {	/* first user: /etc/kotak may not exist */
+		*strrchr(tmp, '/') = '\0';
+		mkdir_p(tmp, 0755);
+	}
 	snprintf(tmp, sizeof(tmp), "%s.tmp%d", path, (int)getpid());
 	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600)) < 0 ||
 	    (out = fdopen(fd, "w")) == NULL) {
 		fprintf(stderr, "kotak: %s: %s\n", tmp, strerror(errno));
 		return -1;
 	}
+	/* root edits a file the daemon (option user) reads: keep its owner */
+	if (stat(path, &st) == 0 && fchown(fd, st.st_uid, st.st_gid) < 0)
+		fprintf(stderr, "kotak: %s: keeping owner: %s\n", path, strerror(errno));
 	if ((in = fopen(path, "r")) != NULL) {
 		while (fgets(line, sizeof(line), in)) {
 			strlcpy_k(copy, line, sizeof(copy));
