@@ -487,9 +487,12 @@ class Kotak:
         wait that long more and check it still holds exactly n."""
         end = time.monotonic() + timeout
         c = -1
+        lock = os.path.join(self.data_dir, "mail", user, "INBOX.lock")
         while time.monotonic() < end:
             c = self.count(user)
-            if c >= n:
+            # a reader honours the dotlock, as mutt does: an append in
+            # progress (big messages take several loop passes) is not done
+            if c >= n and not os.path.exists(lock):
                 break
             time.sleep(0.05)
         if c != n:
