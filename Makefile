@@ -106,4 +106,7 @@ run: kotak
 clean:
 	rm -rf build build-asan kotak
 
+# Cross builds, qemu tests and the size gate (issue 6) live in mk/.
+-include $(wildcard mk/*.mk)
+
 .PHONY: deps all defconfig menuconfig savedefconfig size install unit asan test lint run clean

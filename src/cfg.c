@@ -12,7 +12,12 @@
 #include <unistd.h>
 
 struct cfg cfg;
-const char *proto_names[PROTO_NUM] = { "smtp" };
+/* Protocols a listener may name; ones this build lacks are refused at load. */
+const char *proto_names[PROTO_NUM] = { "smtp", "submission", "smtps", "pop3", "pop3s", "imap", "imaps" };
+const int proto_ports[PROTO_NUM] = { 25, 587, 465, 110, 995, 143, 993 };
+static const unsigned char proto_built[PROTO_NUM] = {
+	1, ENABLE_TLS, ENABLE_TLS, ENABLE_POP3, ENABLE_POP3 && ENABLE_TLS, ENABLE_IMAP, ENABLE_IMAP && ENABLE_TLS
+};
 
 enum { SEC_NONE, SEC_MAIN, SEC_LISTEN, SEC_ALIAS };
 enum { T_STR, T_INT, T_LOG };
@@ -105,6 +110,13 @@ set_main(struct parser *p, struct cfg *c, const char *key, const char *val, int 
 	const struct opt *o;
 	unsigned long long v;
 
+	if (!strcmp(key, "cleartext_auth_net")) {
+		if (c->ncleartext_auth_net == MAX_NETS)
+			return perr(p, "too many cleartext_auth_net entries (%d)", MAX_NETS);
+		if (net_parse(val, &c->cleartext_auth_net[c->ncleartext_auth_net++]) < 0)
+			return perr(p, "list cleartext_auth_net: '%s' is not an address or CIDR", val);
+		return 0;
+	}
 	if (!strcmp(key, "domain")) {
 		if (c->ndomain == CONFIG_MAX_DOMAINS)
 			return perr(p, "too many domains (Kconfig MAX_DOMAINS is %d)", CONFIG_MAX_DOMAINS);
@@ -155,7 +167,7 @@ set_listen(struct parser *p, struct cfg_listen *l, const char *key, const char *
 
 	if (!strcmp(key, "proto")) {
 		for (i = 0; i < PROTO_NUM; i++)
-			if (!strcmp(val, proto_names[i]))
+			if (!strcmp(val, proto_names[i]) && proto_built[i])
 				break;
 		if (i == PROTO_NUM)
 			return perr(p, "option proto: '%s' is not a protocol of this build", val);
@@ -329,7 +341,7 @@ cfg_load(const char *path, struct cfg *c, char *err, size_t errlen)
 			return -1;
 		}
 		if (c->listen[i].port == 0)
-			c->listen[i].port = 25;
+			c->listen[i].port = proto_ports[c->listen[i].proto];
 	}
 	if (!c->hostname[0] && gethostname(c->hostname, sizeof(c->hostname) - 1) < 0)
 		strlcpy_k(c->hostname, "localhost", sizeof(c->hostname));

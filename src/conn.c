@@ -25,7 +25,7 @@ conn_init(void)
 }
 
 struct conn *
-conn_new(int fd, const char *ip, const struct proto *pr)
+conn_new(int fd, const char *ip, int lproto, const struct proto *pr)
 {
 	int i;
 	struct conn *c;
@@ -40,6 +40,7 @@ conn_new(int fd, const char *ip, const struct proto *pr)
 	c->fd = fd;
 	c->id = ++next_id;
 	c->proto = pr;
+	c->listen_proto = lproto;
 	strlcpy_k(c->ip, ip, sizeof(c->ip));
 	buf_init(&c->in, ibufs[i], sizeof(ibufs[i]));
 	buf_init(&c->out, obufs[i], sizeof(obufs[i]));
@@ -115,6 +116,15 @@ conn_resume(struct conn *c)
 	conn_process(c);
 }
 
+/* Hold the session (its queued reply and further input) for secs: the
+ * brake on failed logins, which costs the daemon nothing meanwhile. */
+void
+conn_hold(struct conn *c, int secs)
+{
+	c->flags |= CF_HOLD | CF_PAUSE;
+	c->hold = now + secs;
+}
+
 void
 conn_read(struct conn *c)
 {
@@ -150,3 +160,9 @@ conn_write(struct conn *c)
 	buf_drop(&c->out, n);
 	conn_process(c);	/* room for more replies: pipelined commands go on */
 }
+
+#if !ENABLE_TLS
+int conn_is_tls(const struct conn *c) { return 0; }
+int conn_tls_ready(void) { return 0; }
+int conn_starttls(struct conn *c) { return -1; }
+#endif

@@ -24,6 +24,8 @@
 #define QID_LEN		16	/* hex digits of a queue id */
 #define IP_MAX		48	/* text form of an IPv6 address */
 
+struct conn;
+
 /* buf.c: fixed-capacity byte buffer; storage is owned by the caller. */
 struct buf {
 	char	*p;
@@ -48,6 +50,8 @@ void	 ctime_date(char *, size_t, time_t);	/* mbox From_ line date */
 int	 fsync_dir(const char *path);
 int	 mkdir_p(const char *path, mode_t);
 void	 random_bytes(void *, size_t);
+int	 b64_decode(const char *in, unsigned char *out, size_t max);	/* length or -1 */
+void	 b64_encode(const unsigned char *in, size_t n, char *out, size_t max);
 int	 set_nonblock(int fd);
 
 /* log.c */
@@ -58,8 +62,17 @@ void	 log_warnx(const char *, ...) __attribute__((format(printf, 1, 2)));
 void	 fatal(const char *, ...) __attribute__((format(printf, 1, 2), noreturn));
 void	 fatalx(const char *, ...) __attribute__((format(printf, 1, 2), noreturn));
 
+/* net.c */
+struct net {
+	unsigned char addr[16];	/* IPv4 as v4-mapped IPv6 */
+	int	 bits;
+};
+int	 net_parse(const char *, struct net *);
+int	 net_match(const struct net *, int count, const char *ip);
+
 /* cfg.c: the runtime configuration, UCI syntax. */
-enum { PROTO_SMTP, PROTO_NUM };
+enum { PROTO_SMTP, PROTO_SUBMISSION, PROTO_SMTPS, PROTO_POP3, PROTO_POP3S, PROTO_IMAP, PROTO_IMAPS, PROTO_NUM };
+#define MAX_NETS 16
 struct cfg_listen {
 	int	 proto;
 	char	 addr[IP_MAX];
@@ -80,6 +93,8 @@ struct cfg {
 	int	 max_recipients, max_sessions, max_per_ip, max_errors;
 	int	 timeout, data_timeout;
 	int	 log_syslog;
+	struct net cleartext_auth_net[MAX_NETS];
+	int	 ncleartext_auth_net;
 	struct cfg_listen listen[CONFIG_MAX_LISTEN];
 	int	 nlisten;
 	struct cfg_alias alias[CONFIG_MAX_ALIASES];
@@ -87,14 +102,21 @@ struct cfg {
 };
 extern struct cfg cfg;
 extern const char *proto_names[PROTO_NUM];
+extern const int proto_ports[PROTO_NUM];
 int	 cfg_load(const char *path, struct cfg *, char *err, size_t errlen);
 int	 cfg_is_local_domain(const char *domain);
 
 /* users.c: the users file, loaded into memory. */
 int	 users_load(const char *path, char *err, size_t errlen);
 const char *users_find(const char *name);	/* canonical name or NULL */
+const char *users_hash(const char *canonical);
 int	 users_cmd(const char *path, int argc, char **argv);
 int	 user_name_ok(const char *);
+
+/* auth.c: logins for every protocol, with the per-IP failure brake. */
+const char *auth_check(const char *ip, const char *user, const char *pass);	/* canonical name or NULL */
+int	 auth_delay(const char *ip);	/* seconds to hold a failure reply from ip */
+int	 auth_allowed(const struct conn *);	/* TLS on, or cleartext allowed for this client */
 
 /* addr.c: RFC 5321 paths. */
 struct addr {
@@ -136,6 +158,7 @@ struct proto {
 #define CF_EOF		0x02	/* peer closed its side */
 #define CF_PAUSE	0x04	/* protocol waits (group commit): no input processing */
 #define CF_SKIP		0x08	/* discarding an overlong line up to its LF */
+#define CF_HOLD		0x10	/* replies held back until c->hold (login brake) */
 
 #include "smtp_in.h"
 
@@ -146,19 +169,26 @@ struct conn {
 	const struct proto *proto;
 	struct buf in, out;
 	time_t	 deadline;	/* monotonic; 0 = none */
+	time_t	 hold;		/* with CF_HOLD: release output and input then */
 	char	 ip[IP_MAX];
+	unsigned char listen_proto;	/* PROTO_* of the listener that accepted it */
+	void	*tls;		/* TLS state (tls.c) or NULL */
 	union {
 		struct smtp_sess smtp;
 	} u;
 };
 extern struct conn conns[CONFIG_MAX_CONNS];
 void	 conn_init(void);
-struct conn *conn_new(int fd, const char *ip, const struct proto *);
+struct conn *conn_new(int fd, const char *ip, int listen_proto, const struct proto *);
 void	 conn_close(struct conn *);
 int	 conn_count(void);
 int	 conn_count_ip(const char *ip);
 int	 conn_reply(struct conn *, const char *, ...) __attribute__((format(printf, 2, 3)));
 void	 conn_resume(struct conn *);
+void	 conn_hold(struct conn *, int secs);
+int	 conn_is_tls(const struct conn *);
+int	 conn_tls_ready(void);			/* a certificate is loaded: STARTTLS may be offered */
+int	 conn_starttls(struct conn *);		/* 0: input discarded, TLS handshake starts next */
 void	 conn_process(struct conn *);
 void	 conn_read(struct conn *);
 void	 conn_write(struct conn *);

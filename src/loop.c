@@ -28,7 +28,15 @@ static int nlst;
 
 extern void main_reload(void);
 
-static const struct proto *const protos[PROTO_NUM] = { &smtp_in_proto };
+static const struct proto *const protos[PROTO_NUM] = {
+	&smtp_in_proto, &smtp_in_proto, &smtp_in_proto,
+#if ENABLE_POP3
+	&pop3_proto, &pop3_proto,
+#else
+	NULL, NULL,
+#endif
+	NULL, NULL	/* IMAP */
+};
 
 static void
 on_signal(int sig)
@@ -176,7 +184,7 @@ accept_one(struct listener *l)
 		close(fd);
 		return;
 	}
-	if (conn_new(fd, ip, protos[l->l.proto]) == NULL) {
+	if (conn_new(fd, ip, l->l.proto, protos[l->l.proto]) == NULL) {
 		close(fd);	/* cannot happen: listeners pause at the cap */
 		return;
 	}
@@ -226,12 +234,14 @@ loop_run(void)
 				continue;
 			if (!(c->flags & (CF_EOF | CF_CLOSE)) && buf_room(&c->in) > 0)
 				FD_SET(c->fd, &rd);
-			if (c->out.len)
+			if (c->out.len && !(c->flags & CF_HOLD))
 				FD_SET(c->fd, &wr);
 			if (c->fd > maxfd)
 				maxfd = c->fd;
 			if (c->deadline && (!next || c->deadline < next))
 				next = c->deadline;
+			if ((c->flags & CF_HOLD) && (!next || c->hold < next))
+				next = c->hold;
 		}
 		tv.tv_sec = next ? (next > now ? next - now : 0) : 3600;
 		tv.tv_usec = 0;
@@ -258,7 +268,11 @@ loop_run(void)
 			struct conn *c = &conns[i];
 			if (c->fd < 0)
 				continue;
-			if (c->deadline && c->deadline <= now) {
+			if ((c->flags & CF_HOLD) && c->hold <= now) {
+				c->flags &= ~CF_HOLD;
+				conn_resume(c);
+			}
+			if (c->deadline && c->deadline <= now && !(c->flags & CF_HOLD)) {
 				c->deadline = 0;
 				c->proto->timeout(c);
 			}

@@ -58,6 +58,17 @@ parse_line(char *l, char **name, char **hash)
 	return 0;
 }
 
+const char *
+users_hash(const char *name)
+{
+	int i;
+
+	for (i = 0; i < nusers; i++)
+		if (!strcmp(users[i].name, name))
+			return users[i].hash;
+	return NULL;
+}
+
 int
 users_load(const char *path, char *err, size_t errlen)
 {

@@ -155,3 +155,54 @@ set_nonblock(int fd)
 
 	return fl < 0 ? -1 : fcntl(fd, F_SETFL, fl | O_NONBLOCK);
 }
+
+static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+/* Strict base64 (padding required, no whitespace): SASL payloads. */
+int
+b64_decode(const char *in, unsigned char *out, size_t max)
+{
+	size_t n = strlen(in), i, o = 0;
+	unsigned v;
+	int k, pad = 0;
+
+	if (n % 4)
+		return -1;
+	for (i = 0; i < n; i += 4) {
+		v = 0;
+		for (k = 0; k < 4; k++) {
+			const char *p = in[i + k] ? strchr(b64, in[i + k]) : NULL;
+			if (in[i + k] == '=' && i + 4 == n && k >= 2 && (k == 3 || in[i + 3] == '=')) {
+				pad++;
+				v <<= 6;
+				continue;
+			}
+			if (p == NULL || pad)
+				return -1;
+			v = v << 6 | (unsigned)(p - b64);
+		}
+		if (o + 3 - pad > max)
+			return -1;
+		out[o++] = v >> 16;
+		if (pad < 2)
+			out[o++] = v >> 8;
+		if (pad < 1)
+			out[o++] = v;
+	}
+	return (int)o;
+}
+
+void
+b64_encode(const unsigned char *in, size_t n, char *out, size_t max)
+{
+	size_t i, o = 0;
+
+	for (i = 0; i < n && o + 5 <= max; i += 3) {
+		unsigned v = in[i] << 16 | (i + 1 < n ? in[i + 1] << 8 : 0) | (i + 2 < n ? in[i + 2] : 0);
+		out[o++] = b64[v >> 18];
+		out[o++] = b64[(v >> 12) & 63];
+		out[o++] = i + 1 < n ? b64[(v >> 6) & 63] : '=';
+		out[o++] = i + 2 < n ? b64[v & 63] : '=';
+	}
+	out[o < max ? o : max - 1] = '\0';
+}

@@ -3,7 +3,7 @@
 
     smtp_bench.py mem   PID [--tree]             RSS/PSS (kB) of PID, or of PID and its descendants
     smtp_bench.py cpu   PID [--tree]             CPU ticks used (utime+stime, + reaped children)
-    smtp_bench.py io    PID [--tree]             write_bytes of PID (reaped children included)
+    smtp_bench.py io    PID [--tree]             write_bytes, cancelled_write_bytes (reaped children included)
     smtp_bench.py load  --mbox F --want N --pid PID [--tree] [--timeout S] -- CMD...
             runs CMD (smtp-source), then polls the mbox until it holds N messages;
             samples memory of PID (or its tree) meanwhile; prints key=value lines
@@ -90,17 +90,20 @@ def cpu_ticks(pids):
 
 
 def write_bytes(pids):
-    """write_bytes over pids; a parent's count includes its reaped children."""
-    t = 0
+    """(write_bytes, cancelled_write_bytes) over pids; a parent's counts
+    include those of its reaped children."""
+    w = c = 0
     for p in pids:
         try:
             with open("/proc/%d/io" % p) as f:
                 for line in f:
                     if line.startswith("write_bytes:"):
-                        t += int(line.split()[1])
+                        w += int(line.split()[1])
+                    elif line.startswith("cancelled_write_bytes:"):
+                        c += int(line.split()[1])
         except OSError:
             continue
-    return t
+    return w, c
 
 
 def hwm_kb(pid):
@@ -188,6 +191,9 @@ def cmd_load(args):
     t_acc = t_e2e = None
     next_sample = t0
     n = base
+    last_n, last_change = base, 0.0
+    stall_max = stall_at = 0.0
+    stalls = 0      # pauses over 0.5 s in delivery while messages were missing
     stderr_tail = b""
     import selectors
     sel = selectors.DefaultSelector()
@@ -199,6 +205,13 @@ def cmd_load(args):
         if t_acc is None and p.poll() is not None:
             t_acc = now - t0
         n = counter.poll()
+        if n != last_n:
+            gap = (now - t0) - last_change
+            if gap > 0.5:
+                stalls += 1
+            if gap > stall_max:
+                stall_max, stall_at = gap, last_change
+            last_n, last_change = n, now - t0
         if n - base >= want and t_e2e is None:
             t_e2e = now - t0
         if now >= next_sample:
@@ -226,6 +239,9 @@ def cmd_load(args):
         accept_s="%.3f" % t_acc if t_acc is not None else "",
         e2e_s="%.3f" % t_e2e if t_e2e is not None else "",
         delivered=n - base,
+        stall_max_s="%.2f" % stall_max,
+        stall_at_s="%.2f" % stall_at,
+        stalls=stalls,
         samples=len(samples),
         pss_peak_kb=max(pss) if pss else 0,
         pss_mean_kb=sum(pss) // len(pss) if pss else 0,
@@ -389,6 +405,9 @@ def cmd_report(path):
     row("throughput, end to end (msg/s)", ke, pe, "%.0f", goal_tp)
     row("  accepted by SMTP (msg/s)", rate("kotak", "accept_s"), rate("postfix", "accept_s"), "%.0f")
     row("  wall time to 2000 in mbox (s)", _num(r, "kotak.e2e_s"), _num(r, "postfix.e2e_s"), "%.2f")
+    row("  longest pause in deliveries (s)", _num(r, "kotak.load_stall_max_s"),
+        _num(r, "postfix.load_stall_max_s"), "%.2f", rat=False)
+    row("  pauses over 0.5 s", _num(r, "kotak.load_stalls"), _num(r, "postfix.load_stalls"), "%.0f", rat=False)
     kc, pc = _num(r, "kotak.cpu_s"), _num(r, "postfix.cpu_s")
     row("  CPU used by the server (s)", kc, pc, "%.2f")
     row("memory idle, RSS (MiB)", mib(_num(r, "kotak.idle_rss_kb")), mib(_num(r, "postfix.idle_rss_kb")), "%.2f")
@@ -402,8 +421,10 @@ def cmd_report(path):
     row("memory, 100 sessions, RSS (MiB)", mib(k100), mib(_num(r, "postfix.s100_rss_kb")), "%.2f", goal_mem)
     row("memory, 100 sessions, PSS (MiB)", mib(_num(r, "kotak.s100_pss_kb")),
         mib(_num(r, "postfix.s100_pss_kb")), "%.2f")
-    row("  sessions held / processes", _num(r, "kotak.s100_sessions_ok"),
+    row("  sessions held (of 100)", _num(r, "kotak.s100_sessions_ok"),
         _num(r, "postfix.s100_sessions_ok"), "%.0f", rat=False)
+    row("  processes with 100 sessions", _num(r, "kotak.s100_nproc"),
+        _num(r, "postfix.s100_nproc"), "%.0f", rat=False)
     row("kotak peak RSS, whole run (VmHWM, MiB)", mib(_num(r, "kotak.hwm_kb")), None, "%.2f", rat=False)
     kd, pd = per_msg_kb("kotak", "dev_bytes"), per_msg_kb("postfix", "dev_bytes")
     goal_disk = "" if kd is None or pd is None or pd == 0 else \
@@ -411,6 +432,8 @@ def cmd_report(path):
     row("disk written per message, %s (KB)" % r.get("dev", "dev"), kd, pd, "%.1f", goal_disk)
     row("  write_bytes per message, /proc io (KB)", per_msg_kb("kotak", "io_bytes"),
         per_msg_kb("postfix", "io_bytes"), "%.1f")
+    row("  of which cancelled (unlinked before writeback, KB)", per_msg_kb("kotak", "io_cancelled_bytes"),
+        per_msg_kb("postfix", "io_cancelled_bytes"), "%.1f", rat=False)
     row("  background writes on %s (KB/s)" % r.get("dev", "dev"), None, None, "%.1f", rat=False)
     rows[-1] = (rows[-1][0], f(_num(r, "bg_kbps"), "%.1f"), "(measured idle before the runs)", "", "")
 
@@ -439,7 +462,7 @@ def main():
     elif c == "cpu":
         print(cpu_ticks(pids_of(int(a[1]), "--tree" in a)) / float(HZ))
     elif c == "io":
-        print(write_bytes(pids_of(int(a[1]), "--tree" in a)))
+        print("%d %d" % write_bytes(pids_of(int(a[1]), "--tree" in a)))
     elif c == "hwm":
         print(hwm_kb(int(a[1])))
     elif c == "load":
