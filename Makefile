@@ -2,6 +2,7 @@
 # environment, Buildroot on the command line; both work because the flags
 # kotak itself needs live in KOTAK_CFLAGS/KOTAK_LDFLAGS.
 VERSION   := 0.1.0
+, := ,
 PREFIX    ?= /usr
 DESTDIR   ?=
 PYTHON    ?= /usr/bin/python3
@@ -34,11 +35,24 @@ UNITS := $(patsubst tests/unit/%.c,build/%,$(wildcard tests/unit/test_*.c))
 
 all: kotak
 
-kotak: $(OBJS)
-	$(CC) $(CFLAGS) $(LDFLAGS) $(KOTAK_LDFLAGS) -o $@ $(OBJS)
+# TLS: BearSSL from source (never committed), built with the same compiler
+# into build/bearssl; BEARSSL_SRC names a packager's unpacked tree.
+TLS := $(shell grep -q '^CONFIG_TLS=y' .config 2>/dev/null && echo y || \
+	 { test -f .config || grep -q '^CONFIG_TLS=y' $(DEFCONFIG) && echo y; })
+ifeq ($(TLS),y)
+BEARSSL_SRC ?= $(eval BEARSSL_SRC := $$(shell scripts/bearssl.sh src))$(BEARSSL_SRC)
+BEARSSL_LIB := build/bearssl/libbearssl.a
+KOTAK_CFLAGS += -isystem $(BEARSSL_SRC)/inc
+endif
+
+kotak: $(OBJS) $(BEARSSL_LIB)
+	$(CC) $(CFLAGS) $(LDFLAGS) $(KOTAK_LDFLAGS) -o $@ $(OBJS) $(BEARSSL_LIB)
 
 build/%.o: src/%.c build/config.h $(wildcard src/*.h) | build
 	$(CC) $(KOTAK_CFLAGS) $(CFLAGS) -c -o $@ $<
+
+build/bearssl/libbearssl.a: | build
+	BEARSSL_SRC=$(BEARSSL_SRC) scripts/bearssl.sh lib build/bearssl "$(CC)" "$(AR)" $(CFLAGS) -ffunction-sections -fdata-sections
 
 build:
 	@mkdir -p build
@@ -73,8 +87,8 @@ install: kotak
 # Unit tests link the daemon's objects (all but main.o).
 build/libkotak.a: $(LIBOBJS)
 	$(AR) rcs $@ $^
-build/test_%: tests/unit/test_%.c tests/unit/t.h build/libkotak.a
-	$(CC) $(KOTAK_CFLAGS) -O1 -g -o $@ $< build/libkotak.a
+build/test_%: tests/unit/test_%.c tests/unit/t.h build/libkotak.a $(BEARSSL_LIB)
+	$(CC) $(KOTAK_CFLAGS) -O1 -g -o $@ $< build/libkotak.a $(BEARSSL_LIB)
 unit: $(UNITS)
 	@for t in $(UNITS); do ./$$t || exit 1; done
 
@@ -82,7 +96,8 @@ unit: $(UNITS)
 ASAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 asan: build/config.h
 	@mkdir -p build-asan
-	gcc $(KOTAK_CFLAGS) $(ASAN_FLAGS) -o build-asan/kotak $(SRCS)
+	$(if $(BEARSSL_LIB),BEARSSL_SRC=$(BEARSSL_SRC) scripts/bearssl.sh lib build-asan/bearssl gcc ar -O1 -g -fsanitize=address$(,)undefined)
+	gcc $(KOTAK_CFLAGS) $(ASAN_FLAGS) -o build-asan/kotak $(SRCS) $(if $(BEARSSL_LIB),build-asan/bearssl/libbearssl.a)
 
 # Build tools first (fresh Debian 12, as root): musl-gcc, kconfiglib.
 deps:

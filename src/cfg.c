@@ -34,6 +34,8 @@ static const struct opt main_opts[] = {
 	{ "data_dir", T_STR, S(data_dir), 0, 0 },
 	{ "users_file", T_STR, S(users_file), 0, 0 },
 	{ "user", T_STR, S(user), 0, 0 },
+	{ "cert", T_STR, S(cert), 0, 0 },
+	{ "key", T_STR, S(key), 0, 0 },
 	{ "max_message_size", T_INT, S(max_message_size), 1024, 1LL << 40 },
 	{ "max_recipients", T_INT, S(max_recipients), 1, CONFIG_MAX_RCPT },
 	{ "max_sessions", T_INT, S(max_sessions), 1, CONFIG_MAX_CONNS },

@@ -44,7 +44,14 @@ conn_new(int fd, const char *ip, int lproto, const struct proto *pr)
 	strlcpy_k(c->ip, ip, sizeof(c->ip));
 	buf_init(&c->in, ibufs[i], sizeof(ibufs[i]));
 	buf_init(&c->out, obufs[i], sizeof(obufs[i]));
+	if ((lproto == PROTO_SMTPS || lproto == PROTO_POP3S || lproto == PROTO_IMAPS) && tls_start(c) < 0) {
+		log_warnx("session refused ip=%s reason=no-tls-slot", ip);
+		c->fd = -1;
+		return NULL;
+	}
 	pr->start(c);
+	if (c->tls)
+		c->deadline = now + 30;	/* the handshake first */
 	return c;
 }
 
@@ -55,6 +62,7 @@ conn_close(struct conn *c)
 		return;
 	if (c->proto->close)
 		c->proto->close(c);
+	tls_end(c);
 	close(c->fd);
 	c->fd = -1;
 }
@@ -159,6 +167,13 @@ conn_write(struct conn *c)
 	}
 	buf_drop(&c->out, n);
 	conn_process(c);	/* room for more replies: pipelined commands go on */
+}
+
+/* Output still on its way: in the buffer or, with TLS, in the engine. */
+int
+conn_out_pending(const struct conn *c)
+{
+	return c->out.len > 0 || tls_pending(c);
 }
 
 #if !ENABLE_TLS

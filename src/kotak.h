@@ -89,6 +89,7 @@ struct cfg {
 	char	 data_dir[PATH_MAX_K];
 	char	 users_file[PATH_MAX_K];
 	char	 user[USER_MAX];
+	char	 cert[PATH_MAX_K], key[PATH_MAX_K];
 	long long max_message_size;
 	int	 max_recipients, max_sessions, max_per_ip, max_errors;
 	int	 timeout, data_timeout;
@@ -178,6 +179,7 @@ struct conn {
 	} u;
 };
 extern struct conn conns[CONFIG_MAX_CONNS];
+#include "tls.h"
 void	 conn_init(void);
 struct conn *conn_new(int fd, const char *ip, int listen_proto, const struct proto *);
 void	 conn_close(struct conn *);
@@ -187,6 +189,7 @@ int	 conn_reply(struct conn *, const char *, ...) __attribute__((format(printf, 
 void	 conn_resume(struct conn *);
 void	 conn_hold(struct conn *, int secs);
 int	 conn_is_tls(const struct conn *);
+int	 conn_out_pending(const struct conn *);
 int	 conn_tls_ready(void);			/* a certificate is loaded: STARTTLS may be offered */
 int	 conn_starttls(struct conn *);		/* 0: input discarded, TLS handshake starts next */
 void	 conn_process(struct conn *);

@@ -232,10 +232,19 @@ loop_run(void)
 			struct conn *c = &conns[i];
 			if (c->fd < 0)
 				continue;
-			if (!(c->flags & (CF_EOF | CF_CLOSE)) && buf_room(&c->in) > 0)
-				FD_SET(c->fd, &rd);
-			if (c->out.len && !(c->flags & CF_HOLD))
-				FD_SET(c->fd, &wr);
+			if (c->tls) {
+				int r2, w2;
+				tls_interest(c, &r2, &w2);
+				if (r2)
+					FD_SET(c->fd, &rd);
+				if (w2)
+					FD_SET(c->fd, &wr);
+			} else {
+				if (!(c->flags & (CF_EOF | CF_CLOSE)) && buf_room(&c->in) > 0)
+					FD_SET(c->fd, &rd);
+				if (c->out.len && !(c->flags & CF_HOLD))
+					FD_SET(c->fd, &wr);
+			}
 			if (c->fd > maxfd)
 				maxfd = c->fd;
 			if (c->deadline && (!next || c->deadline < next))
@@ -257,6 +266,10 @@ loop_run(void)
 					accept_one(&lst[i]);
 			for (i = 0; i < CONFIG_MAX_CONNS; i++) {
 				struct conn *c = &conns[i];
+				if (c->fd >= 0 && c->tls && (FD_ISSET(c->fd, &rd) || FD_ISSET(c->fd, &wr))) {
+					tls_pump(c);
+					continue;
+				}
 				if (c->fd >= 0 && FD_ISSET(c->fd, &rd))
 					conn_read(c);
 				if (c->fd >= 0 && FD_ISSET(c->fd, &wr))
@@ -274,9 +287,14 @@ loop_run(void)
 			}
 			if (c->deadline && c->deadline <= now && !(c->flags & CF_HOLD)) {
 				c->deadline = 0;
+				if (!tls_handshake_done(c)) {
+					log_info("tls ip=%s handshake timeout", c->ip);
+					conn_close(c);
+					continue;
+				}
 				c->proto->timeout(c);
 			}
-			if ((c->flags & CF_CLOSE) && !(c->flags & CF_PAUSE) && c->out.len == 0)
+			if ((c->flags & CF_CLOSE) && !(c->flags & CF_PAUSE) && !conn_out_pending(c))
 				conn_close(c);
 		}
 		queue_run();

@@ -24,7 +24,8 @@ usage(void)
 	    "usage: kotak [-c FILE]            run in the foreground\n"
 	    "       kotak [-c FILE] -t         check the config\n"
 	    "       kotak -V                   version and features\n"
-	    "       kotak [-c FILE] user add|passwd|del NAME | user list\n");
+	    "       kotak [-c FILE] user add|passwd|del NAME | user list\n"
+	    "       kotak [-c FILE] cert       certificate path and SHA-256 fingerprint\n");
 	exit(2);
 }
 
@@ -55,6 +56,8 @@ main_reload(void)
 	log_init(cfg.log_syslog);
 	if (users_load(cfg.users_file, err, sizeof(err)) < 0)
 		log_warnx("reload: %s", err);
+	if (ENABLE_TLS && tls_load(0, err, sizeof(err)) < 0)
+		log_warnx("reload: %s (keeping the old certificate)", err);
 	listen_apply(&cfg);
 	log_info("reloaded %s", cfg_path);
 }
@@ -102,11 +105,21 @@ main(int argc, char **argv)
 		return 1;
 	}
 	if (optind < argc) {
+#if ENABLE_TLS
+		if (!strcmp(argv[optind], "cert") && optind + 1 == argc)
+			return tls_cert_cmd();
+#endif
 		if (strcmp(argv[optind], "user"))
 			usage();
 		return users_cmd(cfg.users_file, argc - optind - 1, argv + optind + 1);
 	}
 	if (users_load(cfg.users_file, err, sizeof(err)) < 0) {
+		fprintf(stderr, "kotak: %s\n", err);
+		return 1;
+	}
+	/* a configured key may be readable by root only: load it before
+	 * dropping privileges; the self-signed one is made after, as the user */
+	if (cfg.cert[0] && tls_load(0, err, sizeof(err)) < 0) {
 		fprintf(stderr, "kotak: %s\n", err);
 		return 1;
 	}
@@ -125,6 +138,8 @@ main(int argc, char **argv)
 	umask(077);
 	if (queue_init() < 0)
 		fatalx("cannot use data_dir %s", cfg.data_dir);
+	if (!cfg.cert[0] && tls_load(1, err, sizeof(err)) < 0)
+		log_warnx("%s: TLS is off until this is fixed", err);
 	log_info("kotak %s started, %d listener(s), data_dir %s", KOTAK_VERSION, cfg.nlisten, cfg.data_dir);
 	loop_run();
 	listen_close_all();

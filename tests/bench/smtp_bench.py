@@ -360,10 +360,28 @@ def cmd_verify(path, want):
 # ---------------------------------------------------------------- report
 
 def _num(r, k):
+    """r[k] as a number; else the median of r[k.1], r[k.2], ... (the rounds)."""
     try:
         return float(r[k])
     except (KeyError, ValueError):
+        pass
+    v = _rounds(r, k)
+    if not v:
         return None
+    v.sort()
+    m = len(v) // 2
+    return v[m] if len(v) % 2 else (v[m - 1] + v[m]) / 2
+
+
+def _rounds(r, k):
+    v, i = [], 1
+    while k + "." + str(i) in r:
+        try:
+            v.append(float(r[k + "." + str(i)]))
+        except ValueError:
+            pass
+        i += 1
+    return v
 
 
 def cmd_report(path):
@@ -434,8 +452,9 @@ def cmd_report(path):
         per_msg_kb("postfix", "io_bytes"), "%.1f")
     row("  of which cancelled (unlinked before writeback, KB)", per_msg_kb("kotak", "io_cancelled_bytes"),
         per_msg_kb("postfix", "io_cancelled_bytes"), "%.1f", rat=False)
-    row("  background writes on %s (KB/s)" % r.get("dev", "dev"), None, None, "%.1f", rat=False)
-    rows[-1] = (rows[-1][0], f(_num(r, "bg_kbps"), "%.1f"), "(measured idle before the runs)", "", "")
+    rows.append(("  other writers on %s, before / after (KB/s)" % r.get("dev", "dev"),
+                 "%s / %s" % (f(_num(r, "bg_kbps.before"), "%.0f"), f(_num(r, "bg_kbps.after"), "%.0f")),
+                 "", "", "3 s idle each"))
 
     w = [max(len(x[i]) for x in rows + [("metric", "kotak", "Postfix", "kotak/Postfix", "goal")])
          for i in range(5)]
@@ -445,6 +464,22 @@ def cmd_report(path):
     print("-" * (sum(w) + 8 + 4))
     for x in rows:
         print(line % (w[0], x[0], w[1], x[1], w[2], x[2], w[3], x[3], x[4]))
+    rounds = int(r.get("rounds", "1"))
+    print()
+    print("figures above: medians of %d round(s) (memory: measured once); per round, kotak | Postfix:" % rounds)
+    for i in range(1, rounds + 1):
+        def g(side, key, scale, fmt):
+            try:
+                return fmt % (scale(float(r["%s.%s.%d" % (side, key, i)])))
+            except (KeyError, ValueError, ZeroDivisionError):
+                return "n/a"
+        print("  round %d: %s msg/s, %s KB/msg on disk, %s s longest pause | %s msg/s, %s KB/msg, %s s" % (
+            i, g("kotak", "e2e_s", lambda t: n / t, "%.0f"),
+            g("kotak", "dev_bytes", lambda b: b / n / 1000.0, "%.1f"),
+            g("kotak", "load_stall_max_s", lambda x: x, "%.2f"),
+            g("postfix", "e2e_s", lambda t: n / t, "%.0f"),
+            g("postfix", "dev_bytes", lambda b: b / n / 1000.0, "%.1f"),
+            g("postfix", "load_stall_max_s", lambda x: x, "%.2f")))
     print()
     print("raw:")
     for k in sorted(r):

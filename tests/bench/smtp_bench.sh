@@ -28,7 +28,9 @@
 # 1 on a failure (lost or duplicated messages, a server that died, timeouts).
 # --strict: exit 2 as well when a goal was missed.  --keep: keep the temp dir.
 # Environment: KOTAK (binary, default ./kotak, built with make), BENCH_DIR
-# (parent of the temp dir, default /var/tmp), MSGS (default 2000).
+# (parent of the temp dir, default /var/tmp), MSGS (default 2000), ROUNDS
+# (default 3: the load runs that often per server, alternating kotak and
+# Postfix; the table shows medians, the raw lines every round).
 set -u
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -46,6 +48,7 @@ for a in "$@"; do
 	esac
 done
 MSGS=${MSGS:-2000}
+ROUNDS=${ROUNDS:-3}
 SESS=10
 SIZE=2048
 RCPT=bench1@bench.lan
@@ -91,8 +94,9 @@ if [ -z "${KOTAK_BENCH_INNER:-}" ]; then
 	fi
 	if [ -n "${KOTAK:-}" ]; then
 		[ -x "$KOTAK" ] || die "KOTAK=$KOTAK is not an executable"
+		export KOTAK_BENCH_GIVEN=1
 	else
-		make -C "$root" -s kotak >/dev/null || die "make kotak failed"
+		make -C "$root" -s kotak >/dev/null || die "make kotak failed (or set KOTAK=/path/to/kotak)"
 		KOTAK=$root/kotak
 	fi
 	export KOTAK=$(cd "$(dirname "$KOTAK")" && pwd)/$(basename "$KOTAK")
@@ -182,18 +186,20 @@ pdev=$(blockdev /var/spool/postfix)
 put dev "${dev:-n/a}"
 put msgs "$MSGS"
 
-# background write rate of the machine (other users of the disk)
-if [ -n "$dev" ]; then
+bg_rate() {	# bg_rate KEY: the device's write rate over 3 idle seconds, KB/s
+	[ -n "$dev" ] || return
+	local a b
 	sync
-	s0=$(sectors "$dev")
+	a=$(sectors "$dev")
 	sleep 3
-	s1=$(sectors "$dev")
-	put bg_kbps "$(( (s1 - s0) * 512 / 3 / 1000 ))"
-fi
+	b=$(sectors "$dev")
+	put "$1" "$(( (b - a) * 512 / 3 / 1000 ))"
+}
 
 src=(smtp-source -s "$SESS" -m "$MSGS" -l "$SIZE" -t "$RCPT" -f "$FROM")
+warm=(smtp-source -s 2 -m 20 -l "$SIZE" -t "$RCPT" -f "$FROM")
 
-# ------------------------------------------------------------------ kotak
+# ------------------------------------------------------------------ start kotak
 kport=2525
 if [ "$KOTAK_BENCH_INNER" = host ]; then
 	kport=$("$py" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
@@ -219,70 +225,17 @@ config alias
 	list to 'bench1'
 EOF
 echo benchpass | "$KOTAK" -c "$kd/kotak.conf" user add bench1 >/dev/null || die "kotak user add failed"
-"$KOTAK" -c "$kd/kotak.conf" -t || die "kotak rejects the bench config"
+"$KOTAK" -c "$kd/kotak.conf" -t >/dev/null || die "kotak rejects the bench config"
 "$KOTAK" -c "$kd/kotak.conf" 2> "$kd/kotak.log" &
 kpid=$!
 wait_listen "$kport" || die "kotak does not listen on 127.0.0.1:$kport (log: $(tail -n 3 "$kd/kotak.log"))"
 sleep 0.5
 kmbox=$kd/data/mail/bench1/INBOX
 kqueue=$kd/data/spool/queue
-say "kotak $("$KOTAK" -V 2>&1 | head -n 1) pid $kpid on 127.0.0.1:$kport, data $kd/data (${dev:-?})"
+say "kotak $("$KOTAK" -V 2>&1 | head -n 1), pid $kpid on 127.0.0.1:$kport, data $kd/data (${dev:-?})"
 "$py" "$helper" mem "$kpid" | sed 's/^/idle_/' | kv kotak
 
-# warm-up (page cache, first mbox creation), then an empty mbox
-smtp-source -s 2 -m 20 -l "$SIZE" -t "$RCPT" -f "$FROM" "127.0.0.1:$kport" >/dev/null 2>&1
-wait_until 30 count_is "$kmbox" 20 || fail "kotak warm-up: $("$py" "$helper" count "$kmbox") of 20 delivered"
-wait_until 30 dir_empty "$kqueue" || fail "kotak warm-up: queue not empty"
-: > "$kmbox"
-
-say "kotak: smtp-source -s $SESS -m $MSGS -l $SIZE ..."
-sync
-s0=$( [ -n "$dev" ] && sectors "$dev")
-io0=$("$py" "$helper" io "$kpid")
-c0=$("$py" "$helper" cpu "$kpid")
-"$py" "$helper" load --mbox "$kmbox" --want "$MSGS" --pid "$kpid" --timeout 120 -- \
-	"${src[@]}" "127.0.0.1:$kport" | sed 's/^/load_/' | kv kotak
-wait_until 30 dir_empty "$kqueue" || fail "kotak: queue not empty 30 s after the run: $(ls "$kqueue" | wc -l) files"
-c1=$("$py" "$helper" cpu "$kpid")
-io1=$("$py" "$helper" io "$kpid")
-sync
-s1=$( [ -n "$dev" ] && sectors "$dev")
-put kotak.e2e_s "$(get kotak.load_e2e_s)"
-put kotak.accept_s "$(get kotak.load_accept_s)"
-put kotak.cpu_s "$(awk -v a="$c0" -v b="$c1" 'BEGIN{printf "%.2f", b-a}')"
-put kotak.io_bytes $(( ${io1% *} - ${io0% *} ))
-put kotak.io_cancelled_bytes $(( ${io1#* } - ${io0#* } ))
-[ -n "$dev" ] && put kotak.dev_bytes $(( (s1 - s0) * 512 ))
-[ "$(get kotak.load_delivered)" = "$MSGS" ] ||
-	fail "kotak: $(get kotak.load_delivered) of $MSGS in the mbox (smtp-source rc $(get kotak.load_rc): $(get kotak.load_stderr))"
-[ "$(get kotak.load_rc)" = 0 ] || fail "kotak: smtp-source exit $(get kotak.load_rc): $(get kotak.load_stderr)"
-"$py" "$helper" verify "$kmbox" "$MSGS" | sed 's/^/verify_/' | kv kotak
-[ "$(get kotak.verify_parsed)" = "$MSGS" ] || fail "kotak: Python mailbox reads $(get kotak.verify_parsed) messages, not $MSGS"
-[ "$(get kotak.verify_msgid_dups)" = 0 ] || fail "kotak: $(get kotak.verify_msgid_dups) duplicated Message-Ids"
-
-say "kotak: $HOLD sessions"
-"$py" "$helper" hold --port "$kport" --n "$HOLD" --pid "$kpid" | sed 's/^/s100_/' | kv kotak
-[ "$(get kotak.s100_sessions_ok)" = "$HOLD" ] || fail "kotak: $(get kotak.s100_sessions_ok) of $HOLD sessions: $(get kotak.s100_first_error)"
-sleep 0.5
-"$py" "$helper" mem "$kpid" | sed 's/^/after_/' | kv kotak
-put kotak.hwm_kb "$("$py" "$helper" hwm "$kpid")"
-put kotak.log_lines "$(wc -l < "$kd/kotak.log")"
-put kotak.log_warnings "$(grep -ciE 'warn|error|fail|deferred|corrupt' "$kd/kotak.log")"
-# every accepted message (warm-up included) queued, delivered and removed once
-put kotak.log_queued "$(grep -c ': queued from=' "$kd/kotak.log")"
-put kotak.log_delivered "$(grep -c 'status=delivered' "$kd/kotak.log")"
-put kotak.log_removed "$(grep -c ': removed$' "$kd/kotak.log")"
-for k in queued delivered removed; do
-	[ "$(get kotak.log_$k)" = $((MSGS + 20)) ] ||
-		fail "kotak log: $(get kotak.log_$k) '$k' lines, expected $((MSGS + 20))"
-done
-kill -0 "$kpid" 2>/dev/null || fail "kotak died during the bench (log: $(tail -n 3 "$kd/kotak.log"))"
-kill -TERM "$kpid"
-wait "$kpid"
-put kotak.exit "$?"
-kpid=
-
-# ------------------------------------------------------------------ Postfix
+# ------------------------------------------------------------------ start Postfix
 getent passwd bench1 >/dev/null || useradd -m -s /usr/sbin/nologin bench1 || die "useradd bench1"
 pmbox=/var/mail/bench1
 postconf -e "inet_interfaces = 127.0.0.1" "inet_protocols = ipv4" \
@@ -306,44 +259,109 @@ postfix start </dev/null >/dev/null 2>&1 || die "postfix start failed (see /var/
 wait_listen 25 || die "Postfix does not listen on 127.0.0.1:25"
 ss -ltnH "sport = :25" | awk '{print $4}' | grep -qvx '127.0.0.1:25' &&
 	die "Postfix listens on more than 127.0.0.1:25: $(ss -ltnH 'sport = :25' | awk '{print $4}' | tr '\n' ' ')"
-ppid_master=$(sed -n '1s/ //gp' /var/spool/postfix/pid/master.pid)
-kill -0 "$ppid_master" 2>/dev/null || die "no Postfix master process"
+pmaster=$(sed -n '1s/ //gp' /var/spool/postfix/pid/master.pid)
+kill -0 "$pmaster" 2>/dev/null || die "no Postfix master process"
 pqueue=(/var/spool/postfix/incoming /var/spool/postfix/active /var/spool/postfix/deferred /var/spool/postfix/maildrop)
-say "Postfix $(postconf -h mail_version) master pid $ppid_master on 127.0.0.1:25, mbox $pmbox (${pdev:-?})"
+say "Postfix $(postconf -h mail_version), master pid $pmaster on 127.0.0.1:25, mbox $pmbox (${pdev:-?})"
 sleep 0.5
-"$py" "$helper" mem "$ppid_master" --tree | sed 's/^/idle_/' | kv postfix
+"$py" "$helper" mem "$pmaster" --tree | sed 's/^/idle_/' | kv postfix
 
-smtp-source -s 2 -m 20 -l "$SIZE" -t "$RCPT" -f "$FROM" 127.0.0.1:25 >/dev/null 2>&1
+# ------------------------------------------------------------------ warm-up
+# page cache, process pools, first mbox creation (the rounds empty the mboxes)
+"${warm[@]}" "127.0.0.1:$kport" >/dev/null 2>&1
+"${warm[@]}" 127.0.0.1:25 >/dev/null 2>&1
+wait_until 30 count_is "$kmbox" 20 || fail "kotak warm-up: $("$py" "$helper" count "$kmbox") of 20 delivered"
+wait_until 30 dir_empty "$kqueue" || fail "kotak warm-up: queue not empty"
 wait_until 30 count_is "$pmbox" 20 || fail "Postfix warm-up: $("$py" "$helper" count "$pmbox") of 20 delivered"
 wait_until 30 dir_empty "${pqueue[@]}" || fail "Postfix warm-up: queue not empty"
-: > "$pmbox"
 
-say "Postfix: smtp-source -s $SESS -m $MSGS -l $SIZE ..."
-sync
-s0=$( [ -n "$pdev" ] && sectors "$pdev")
-io0=$("$py" "$helper" io "$ppid_master" --tree)
-c0=$("$py" "$helper" cpu "$ppid_master" --tree)
-"$py" "$helper" load --mbox "$pmbox" --want "$MSGS" --pid "$ppid_master" --tree --interval 0.25 \
-	--timeout 150 -- "${src[@]}" 127.0.0.1:25 | sed 's/^/load_/' | kv postfix
-wait_until 30 dir_empty "${pqueue[@]}" || say "Postfix: queue not empty 30 s after the run"
-c1=$("$py" "$helper" cpu "$ppid_master" --tree)
-io1=$("$py" "$helper" io "$ppid_master" --tree)
-sync
-s1=$( [ -n "$pdev" ] && sectors "$pdev")
-put postfix.e2e_s "$(get postfix.load_e2e_s)"
-put postfix.accept_s "$(get postfix.load_accept_s)"
-put postfix.cpu_s "$(awk -v a="$c0" -v b="$c1" 'BEGIN{printf "%.2f", b-a}')"
-put postfix.io_bytes $(( ${io1% *} - ${io0% *} ))
-put postfix.io_cancelled_bytes $(( ${io1#* } - ${io0#* } ))
-[ -n "$pdev" ] && put postfix.dev_bytes $(( (s1 - s0) * 512 ))
-[ "$(get postfix.load_delivered)" = "$MSGS" ] ||
-	fail "Postfix: $(get postfix.load_delivered) of $MSGS in the mbox: $(get postfix.load_stderr)"
-"$py" "$helper" verify "$pmbox" "$MSGS" | sed 's/^/verify_/' | kv postfix
+# ------------------------------------------------------------------ the load, ROUNDS times
+# one_round SIDE ROUND PORT PID MBOX DEV TREE-FLAG QUEUE-DIRS...
+one_round() {
+	local side=$1 r=$2 port=$3 pid=$4 mbox=$5 d=$6 treeflag=$7
+	shift 7
+	local s0 s1 io0 io1 c0 c1 delivered rc ival=0.1
+	[ -n "$treeflag" ] && ival=0.25
+	: > "$mbox"
+	say "round $r, $side: ${src[*]} 127.0.0.1:$port"
+	sync
+	s0=$( [ -n "$d" ] && sectors "$d")
+	io0=$("$py" "$helper" io "$pid" $treeflag)
+	c0=$("$py" "$helper" cpu "$pid" $treeflag)
+	"$py" "$helper" load --mbox "$mbox" --want "$MSGS" --pid "$pid" $treeflag --timeout 120 \
+		--interval "$ival" -- "${src[@]}" "127.0.0.1:$port" | sed "s/^/load_/; s/=/.$r=/" | kv "$side"
+	wait_until 30 dir_empty "$@" ||
+		fail "$side round $r: queue not empty 30 s after the run: $(find "$@" -type f | wc -l) files"
+	c1=$("$py" "$helper" cpu "$pid" $treeflag)
+	io1=$("$py" "$helper" io "$pid" $treeflag)
+	sync
+	s1=$( [ -n "$d" ] && sectors "$d")
+	put "$side.e2e_s.$r" "$(get "$side.load_e2e_s.$r")"
+	put "$side.accept_s.$r" "$(get "$side.load_accept_s.$r")"
+	put "$side.cpu_s.$r" "$(awk -v a="$c0" -v b="$c1" 'BEGIN{printf "%.2f", b-a}')"
+	put "$side.io_bytes.$r" $(( ${io1% *} - ${io0% *} ))
+	put "$side.io_cancelled_bytes.$r" $(( ${io1#* } - ${io0#* } ))
+	[ -n "$d" ] && put "$side.dev_bytes.$r" $(( (s1 - s0) * 512 ))
+	delivered=$(get "$side.load_delivered.$r")
+	rc=$(get "$side.load_rc.$r")
+	[ "$delivered" = "$MSGS" ] ||
+		fail "$side round $r: $delivered of $MSGS in the mbox (smtp-source exit $rc: $(get "$side.load_stderr.$r"))"
+	[ "$rc" = 0 ] || fail "$side round $r: smtp-source exit $rc: $(get "$side.load_stderr.$r")"
+	"$py" "$helper" verify "$mbox" "$MSGS" | sed "s/^/verify_/; s/=/.$r=/" | kv "$side"
+	[ "$(get "$side.verify_parsed.$r")" = "$MSGS" ] ||
+		fail "$side round $r: Python mailbox reads $(get "$side.verify_parsed.$r") messages, not $MSGS"
+	[ "$(get "$side.verify_msgid_dups.$r")" = 0 ] ||
+		fail "$side round $r: $(get "$side.verify_msgid_dups.$r") duplicated Message-Ids"
+}
 
+put rounds "$ROUNDS"
+bg_rate bg_kbps.before
+for r in $(seq "$ROUNDS"); do
+	# alternate the order, so that a burst of noise on the machine hits both sides
+	if [ $((r % 2)) = 1 ]; then
+		one_round kotak "$r" "$kport" "$kpid" "$kmbox" "$dev" "" "$kqueue"
+		one_round postfix "$r" 25 "$pmaster" "$pmbox" "$pdev" --tree "${pqueue[@]}"
+	else
+		one_round postfix "$r" 25 "$pmaster" "$pmbox" "$pdev" --tree "${pqueue[@]}"
+		one_round kotak "$r" "$kport" "$kpid" "$kmbox" "$dev" "" "$kqueue"
+	fi
+	kill -0 "$kpid" 2>/dev/null || { fail "kotak died in round $r (log: $(tail -n 3 "$kd/kotak.log"))"; break; }
+done
+bg_rate bg_kbps.after
+
+# ------------------------------------------------------------------ 100 sessions
+say "kotak: $HOLD sessions"
+"$py" "$helper" hold --port "$kport" --n "$HOLD" --pid "$kpid" | sed 's/^/s100_/' | kv kotak
+[ "$(get kotak.s100_sessions_ok)" = "$HOLD" ] ||
+	fail "kotak: $(get kotak.s100_sessions_ok) of $HOLD sessions: $(get kotak.s100_first_error)"
 say "Postfix: $HOLD sessions"
-"$py" "$helper" hold --port 25 --n "$HOLD" --pid "$ppid_master" --tree --settle 2 | sed 's/^/s100_/' | kv postfix
+"$py" "$helper" hold --port 25 --n "$HOLD" --pid "$pmaster" --tree --settle 2 | sed 's/^/s100_/' | kv postfix
 [ "$(get postfix.s100_sessions_ok)" = "$HOLD" ] ||
 	say "Postfix: $(get postfix.s100_sessions_ok) of $HOLD sessions: $(get postfix.s100_first_error)"
+
+# ------------------------------------------------------------------ stop both
+sleep 0.5
+"$py" "$helper" mem "$kpid" | sed 's/^/after_/' | kv kotak
+put kotak.hwm_kb "$("$py" "$helper" hwm "$kpid")"
+kill -0 "$kpid" 2>/dev/null || fail "kotak died during the bench (log: $(tail -n 3 "$kd/kotak.log"))"
+kill -TERM "$kpid"
+wait "$kpid"
+put kotak.exit "$?"
+kpid=
+put kotak.log_lines "$(wc -l < "$kd/kotak.log")"
+put kotak.log_warnings "$(grep -ciE 'warn|error|fail|deferred|corrupt' "$kd/kotak.log")"
+# every accepted message (warm-up included) queued, delivered and removed once
+total=$((MSGS * ROUNDS + 20))
+put kotak.log_queued "$(grep -c ': queued from=' "$kd/kotak.log")"
+put kotak.log_delivered "$(grep -c 'status=delivered' "$kd/kotak.log")"
+put kotak.log_removed "$(grep -c ': removed$' "$kd/kotak.log")"
+for k in queued delivered removed; do
+	[ "$(get kotak.log_$k)" = "$total" ] ||
+		fail "kotak log: $(get kotak.log_$k) '$k' lines, expected $total"
+done
+[ "$(get kotak.log_warnings)" = 0 ] ||
+	say "kotak logged warnings: $(grep -iE 'warn|error|fail|deferred|corrupt' "$kd/kotak.log" | head -n 3)"
+
 postfix_stop
 listening 25 && fail "Postfix still listens on port 25 after postfix stop"
 : > "$pmbox"
@@ -352,6 +370,14 @@ listening 25 && fail "Postfix still listens on port 25 after postfix stop"
 echo
 echo "kotak vs Postfix $(postconf -h mail_version 2>/dev/null), smtp-source -s $SESS -m $MSGS -l $SIZE to 127.0.0.1," \
 	"rcpt $RCPT, until the mbox holds all $MSGS"
+if [ -n "${KOTAK_BENCH_GIVEN:-}" ]; then
+	built="given as KOTAK"
+else
+	rev=$(git -C "$root" rev-parse --short HEAD 2>/dev/null)
+	git -C "$root" diff --quiet HEAD -- src Kconfig Makefile 2>/dev/null || rev="$rev + uncommitted changes"
+	built="built from $root at ${rev:-?}"
+fi
+echo "binary: $KOTAK ($(stat -c %s "$KOTAK") bytes, $(date -u -r "$KOTAK" '+%Y-%m-%d %H:%M UTC'), $built)"
 echo "machine: $(uname -r), $(nproc) vCPU, data on ${dev:-?} ($(findmnt -n -o FSTYPE -T "$tmp")), kotak $("$KOTAK" -V 2>&1 | head -n 1)," \
 	"network: ${KOTAK_BENCH_INNER/netns/private namespace (lo only)}, $(date -u '+%Y-%m-%d %H:%M UTC')"
 echo

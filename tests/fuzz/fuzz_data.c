@@ -109,8 +109,11 @@ ref_filter(const unsigned char *c, size_t n, unsigned char *out, size_t *olen)
 				if (line[j] == ':' || line[j] == '\n' || line[j] == ' ' || line[j] == '\t' || j == 23)
 					break;
 			if (j < L) {	/* the name is complete */
-				skip = line[j] == ':' && is_stripped(line, j);
-				if (line[j] == ':' && j == 8 && !strncasecmp((const char *)line, "received", 8))
+				/* data.c compares the name as a C string: a NUL
+				 * in it ends the name ("Status\0x:" is dropped) */
+				size_t nl = strnlen((const char *)line, j);
+				skip = line[j] == ':' && is_stripped(line, nl);
+				if (line[j] == ':' && nl == 8 && !strncasecmp((const char *)line, "received", 8))
 					recv++;
 				emit = !skip;
 			}	/* else: a name still held back at the end */

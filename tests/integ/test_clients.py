@@ -68,6 +68,24 @@ def smtplib_send_message_8bit():
 
 
 @test
+def smtplib_smtputf8_address():
+    n = K.count("alice")
+    m = EmailMessage()
+    m["From"] = "jörg@example.org"
+    m["To"] = "alice@example.lan"
+    m["Subject"] = "utf8 address"
+    m.set_content("hi\n")
+    with smtp() as s:
+        s.ehlo()
+        if not s.has_extn("smtputf8"):
+            raise kt.Skip("SMTPUTF8 not advertised")
+        eq(s.send_message(m), {}, "refused")
+    stored = K.wait_count("alice", n + 1)[-1]
+    check(stored.startswith("From jörg@example.org ".encode()), "From_ line %r" % stored[:60])
+    check("Return-Path: <jörg@example.org>".encode() in stored, "Return-Path")
+
+
+@test
 def smtplib_partial_refusal():
     n = K.count("carol")
     raw = kt.msg("partial", to="carol@example.lan")

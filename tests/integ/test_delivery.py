@@ -182,6 +182,26 @@ def hardlinked_inbox_not_written():
 
 
 @test
+def world_writable_maildir_refused():
+    # RELIABILITY: refuse world-writable mail dirs (another local user could
+    # swap INBOX or plant locks); the message must stay queued, not be lost
+    k = kt.Kotak(users=("alice",))
+    try:
+        d = os.path.join(k.data_dir, "mail", "alice")
+        os.makedirs(d)
+        os.chmod(d, 0o777)
+        eq(k.send(["alice@example.lan"], kt.msg("world-writable")).code, 250, "final dot")
+        time.sleep(1.0)
+        mode = kt.file_mode(d)
+        if mode & 0o002:
+            eq(k.count("alice"), 0, "messages delivered into a world-writable mail/alice/ "
+               "(mode %o)" % mode)
+            eq(len(k.spool_files("queue")), 1, "message kept queued")
+    finally:
+        k.cleanup()
+
+
+@test
 def appends_after_other_writer():
     # another MDA (procmail-style) appended a message; ours goes after it
     k = kt.Kotak(users=("alice",))

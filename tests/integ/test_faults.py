@@ -67,6 +67,34 @@ def kill9_right_after_250_exactly_once():
     eq(k.spool_files("queue"), [], "spool/queue at the end")
 
 
+@test(timeout=90)
+def kill9_during_big_deliveries():
+    # kill -9 at random moments while multi-MB messages are being appended:
+    # afterwards every message is in the mbox exactly once, byte-exact, and
+    # nothing half-written is left between them
+    k = fresh(users=("alice",))
+    rnd = random.Random(6_1_0)
+    sent = []
+    for i in range(6):
+        line = (b"%d" % i) * 97 + b"\r\n"
+        m = kt.msg("big-%d" % i, body=line * (8 * 1024 * 1024 // len(line)))
+        sent.append(m)
+        c = open_tx(k)
+        end_data(c, m)
+        eq(c.reply(timeout=20).code, 250, "final dot %d" % i)
+        c.close()
+        time.sleep(rnd.random() * 0.04)
+        k.kill9()
+        k.start()
+    msgs = k.wait_count("alice", len(sent), timeout=20, settle=1.0)
+    eq(k.spool_files("queue"), [], "spool/queue at the end")
+    got = sorted(msgs, key=lambda x: x[x.find(b"Subject: "):][:20])
+    for i, m in enumerate(sent):
+        check(got[i].endswith(kt.crlf_to_lf(m) + b"\n"), "message big-%d not stored byte-exact" % i)
+    eq(sorted(x["Subject"] for x in kt.read_mbox(k.mbox_path("alice"))),
+       ["big-%d" % i for i in range(6)], "subjects via mailbox.mbox")
+
+
 @test
 def kill9_mid_data_nothing_stored():
     k = fresh(users=("alice",))
@@ -174,6 +202,31 @@ def held_fcntl_lock_delays_then_delivers_once():
     k.wait_count("alice", 2, timeout=6, settle=1.0)
     eq(subjects(k, "alice"), ["before-fcntl", "under-fcntl"], "subjects")
     check(not os.path.exists(k.mbox_path("alice") + ".lock"), "INBOX.lock left behind")
+
+
+@test
+def one_of_two_recipients_locked_no_duplicate():
+    # issue 2: a failed recipient stays queued and is retried, the others are
+    # not delivered twice, not even across a crash
+    k = fresh(users=("alice", "bob"))
+    lock = hold_dotlock(k, "alice")
+    eq(k.send(["alice@example.lan", "bob@example.lan"], kt.msg("half-locked")).code, 250,
+       "final dot")
+    k.wait_count("bob", 1)
+    time.sleep(0.5)
+    eq(k.count("alice"), 0, "alice's messages while dotlocked")
+    k.kill9()
+    k.start()
+    time.sleep(1.0)
+    k.usr1()
+    time.sleep(0.5)
+    eq(k.count("bob"), 1, "bob's messages after a restart with alice still pending")
+    eq(k.count("alice"), 0, "alice's messages while still dotlocked")
+    os.unlink(lock)
+    k.usr1()
+    k.wait_count("alice", 1, timeout=6, settle=1.0)
+    eq(k.count("bob"), 1, "bob's messages after alice's delivery")
+    eq(k.spool_files("queue"), [], "spool/queue at the end")
 
 
 @test
@@ -441,6 +494,23 @@ def _try_connect(port):
         return kt.Smtp(kt.LOOPBACK, port)
     except OSError:
         return None
+
+
+@test
+def sighup_removes_listener():
+    k = fresh(users=("alice",), listen=[(kt.LOOPBACK, kt.free_port()), (kt.LOOPBACK, kt.free_port())])
+    gone = k.listens.pop()
+    k.write_config()
+    k.hup()
+
+    def refused():
+        try:
+            socket.create_connection(gone, timeout=1).close()
+            return False
+        except ConnectionRefusedError:
+            return True
+    kt.wait_for(refused, 3, 0.1, "the removed listener to close")
+    k.connect().close()
 
 
 @test

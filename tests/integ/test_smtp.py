@@ -363,6 +363,26 @@ def alias_in_second_domain():
 
 
 @test
+def broken_aliases_not_accepted():
+    # an alias loop, an alias to a missing user, an alias forwarding out
+    # (no relay yet): never 250 (the mail would be lost), never a crash
+    k = kt.Kotak(users=("alice",), aliases={"postmaster": ["alice"], "loopa": ["loopb"],
+                                            "loopb": ["loopa"], "ghost": ["nosuchuser"],
+                                            "fwd": ["x@other.org"]})
+    try:
+        c = k.session()
+        c.ok("MAIL FROM:<a@example.org>", 250)
+        for a in ("loopa", "ghost", "fwd"):
+            r = c.cmd("RCPT TO:<%s@example.lan>" % a)
+            check(400 <= r.code < 600, "RCPT to broken alias %s -> %r" % (a, r.text))
+        c.ok("RCPT TO:<alice@example.lan>", 250)
+        c.close()
+        check(k.running(), "kotak died")
+    finally:
+        k.cleanup()
+
+
+@test
 def domain_case_insensitive():
     deliver_one("alice@EXAMPLE.LAN", "alice", "dom-upper")
     deliver_one("alice@Second.Example", "alice", "dom-mixed")

@@ -305,6 +305,25 @@ def header_stripping():
 
 
 @test
+def header_stripping_wsp_before_colon():
+    # RFC 5322 4.5 obs-optional: WSP may stand between field name and ':'.
+    # Dovecot's header parser ("skip LWSP before ':'") reads "X-UID : 7" as
+    # X-UID, so these must be stripped too, or a sender forges UIDs/flags.
+    n = K.count("alice")
+    headers = ["Status : RO", "X-UID\t: 7", "X-IMAPbase  : 1 99", "X-Keep : yes"]
+    r = K.send(["alice@example.lan"], kt.msg("strip-obs", headers=headers))
+    eq(r.code, 250, "final dot")
+    m = K.wait_count("alice", n + 1)[-1]
+    _, rest = kt.parse_stored(m)
+    fields, _ = kt.split_headers(rest)
+    names = [f.split(b":", 1)[0].strip().lower() for f in fields]
+    for bad in (b"status", b"x-uid", b"x-imapbase"):
+        check(bad not in names, "header %r (WSP before ':') not stripped: %r"
+              % (bad.decode(), [f for f in fields if f.split(b":", 1)[0].strip().lower() == bad]))
+    check(b"x-keep" in names, "X-Keep lost")
+
+
+@test
 def received_and_return_path():
     n = K.count("alice")
     c = K.session(helo="client.example.org")
@@ -501,6 +520,60 @@ def data_timeout_421_nothing_stored():
     eq(k.count("alice"), n, "alice's messages after a timed-out DATA")
     eq(k.spool_files("tmp"), [], "spool/tmp after a timed-out DATA")
     eq(k.spool_files("queue"), [], "spool/queue after a timed-out DATA")
+
+
+@test(timeout=40)
+def client_not_reading_replies_is_dropped():
+    # a client that pipelines without ever reading fills our output buffer;
+    # its slot must still be freed in bounded time (timeout 2 + a grace)
+    k = tk()
+    c = k.session()
+    c.s.setblocking(False)
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < 1.0:
+        try:
+            c.s.send(b"NOOP\r\n" * 1000)
+        except BlockingIOError:
+            time.sleep(0.05)
+    pid = k.proc.pid
+    nfd = len(os.listdir("/proc/%d/fd" % pid))
+    closed = False
+    while time.monotonic() - t0 < 25:
+        if len(os.listdir("/proc/%d/fd" % pid)) < nfd:
+            closed = True
+            break
+        time.sleep(0.5)
+    c.close()
+    check(closed, "session of a client that never reads still open after 25 s (timeout 2)")
+
+
+@test
+def from_line_in_header_section_quoted():
+    # a "From " line at the very start of DATA must not become an mbox
+    # message boundary
+    n = K.count("carol")
+    m = b"From evil@example.org Mon Jan  1 00:00:00 2026\r\n" + kt.msg("fromhead", to="carol@example.lan")
+    eq(K.send(["carol@example.lan"], m).code, 250, "final dot")
+    K.wait_count("carol", n + 1, settle=0.3)
+    eq(len(kt.read_mbox(K.mbox_path("carol"))), n + 1, "messages seen by mailbox.mbox")
+    check(b"\n>From evil@example.org" in K.messages("carol")[-1], "From line not quoted")
+
+
+@test
+def unimplemented_extensions_refused():
+    feats = kt.run_kotak(["-V"]).stdout.decode().lower()
+    c = K.connect()
+    r = c.ok("EHLO client.example.org", 250)
+    kw = [ln[4:].split()[0].upper() for ln in r.lines[1:]]
+    if "+tls" not in feats:
+        check("STARTTLS" not in kw, "STARTTLS advertised without TLS: %r" % kw)
+        c.ok("STARTTLS", (500, 502, 454))
+    if "CHUNKING" not in kw:
+        c.ok("BDAT 10 LAST", (500, 502, 503))
+    if "AUTH" not in kw:
+        c.ok("AUTH PLAIN AGFsaWNlAHNlY3JldA==", (500, 502, 503))
+    c.ok("NOOP", 250)
+    c.close()
 
 
 @test

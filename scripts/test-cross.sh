@@ -1,0 +1,137 @@
+#!/usr/bin/env bash
+# scripts/test-cross.sh --arch A --dir DIR --qemu "QEMU [ARGS]" [--objdump OBJDUMP]
+#                       [--probe TYPEPROBE] [tests/integ/test_x.py ...]
+#
+# What `make test-cross ARCH=A` runs once it has built DIR/kotak and the unit
+# tests DIR/test_* for A (mk/cross.mk):
+#   1. the type probe of A's toolchain under qemu (off_t must be 64-bit;
+#      prints the time_t width and byte order);
+#   2. on MIPS, no floating-point instruction in kotak's own objects; on the
+#      soft-float build also none in the linked binary outside libgcc's
+#      soft-fp helpers (BUILD-NOTES §3.3; see README "Cross builds");
+#   3. each unit test DIR/test_x under qemu;
+#   4. the integration suite (tests/run.sh) through DIR/kotak-qemu, a wrapper
+#      that execs qemu, so the PID the tests signal or kill -9 is the guest's.
+# Last line: "N passed, N failed[, N skipped]" summed over all parts; exit 1
+# on any failure.
+set -u
+cd "$(dirname "$0")/.."
+root=$PWD
+arch="" dir="" qemu="" objdump="" probe="" files=()
+while [ $# -gt 0 ]; do
+	case "$1" in
+	--arch) arch=$2; shift 2 ;;
+	--dir) dir=$2; shift 2 ;;
+	--qemu) qemu=$2; shift 2 ;;
+	--objdump) objdump=$2; shift 2 ;;
+	--probe) probe=$2; shift 2 ;;
+	*) files+=("$1"); shift ;;
+	esac
+done
+[ -n "$arch" ] && [ -n "$dir" ] || { echo "usage: $0 --arch A --dir DIR --qemu QEMU"; exit 2; }
+P=0 F=0 S=0
+pass() { echo "PASS $arch $1"; P=$((P + 1)); }
+fail() { echo "FAIL $arch $1"; F=$((F + 1)); }
+start=$(date +%s)
+
+# 1. type probe
+if [ -n "$probe" ]; then
+	echo "== $arch: type probe ($qemu)"
+	# shellcheck disable=SC2086
+	if out=$($qemu "$probe" 2>&1); then
+		echo "$out" | sed 's/^/    /'
+		pass "probe: off_t is 64-bit, $(echo "$out" | grep -o 'sizeof(time_t)=[0-9]*')"
+	else
+		echo "$out" | sed 's/^/    /'
+		fail "probe"
+	fi
+fi
+
+# 2. floating point (MIPS)
+FPRE='[[:space:]](lwc1|swc1|ldc1|sdc1|lwxc1|swxc1|ldxc1|sdxc1|mtc1|mfc1|mthc1|mfhc1|ctc1|cfc1|bc1[ft]l?|(add|sub|mul|div|abs|neg|mov|sqrt|madd|msub)\.[sdp]|cvt\.[a-z]+\.[a-z]+|(trunc|round|ceil|floor)\.[wl]\.[sd]|c\.[a-z]+\.[sd])[[:space:]]'
+fp_funcs() {	# fp_funcs FILE...: "count function" for each function with FP instructions
+	"$objdump" -d "$@" 2>/dev/null | awk -v re="$FPRE" '
+		/^[0-9a-f]+ <.*>:$/ { fn = $2; sub(/^</, "", fn); sub(/>:$/, "", fn) }
+		$0 ~ re { c[fn]++ }
+		END { for (f in c) print c[f], f }' | sort -k2
+}
+case "$arch" in
+mips*)
+	echo "== $arch: floating-point instructions ($objdump)"
+	own=$(fp_funcs "$dir"/*.o)
+	if [ -z "$own" ]; then
+		pass "no floating-point instruction in kotak's objects ($dir/*.o)"
+	else
+		echo "$own" | sed 's/^/    /'
+		fail "floating-point instructions in kotak's objects"
+	fi
+	if [ "$arch" = mips-sf ]; then
+		# Debian's libgcc.a has no soft-float multilib: its soft-fp helpers
+		# (__adddf3 ...) are hard-float code.  musl's printf (%f, never used
+		# by kotak) pulls them in.  They must be the only FP code, and no
+		# kotak object may call them.
+		all=$(fp_funcs "$dir/kotak")
+		echo "    functions with FP instructions in $dir/kotak:" $(echo "$all" | awk '{print $2}')
+		other=$(echo "$all" | awk 'NF && $2 !~ /^__(add|sub|mul|div|neg|fix|fixuns|float|floatun|floatuns|extend|trunc|eq|ne|lt|le|gt|ge|unord|cmp)[a-z]*[sdt]f[0-9]?$/')
+		calls=$(for o in "$dir"/*.o; do "${objdump%objdump}nm" -u "$o"; done 2>/dev/null |
+			awk '$2 ~ /^__[a-z]+[sdt]f[0-9]?$/ { print $2 }' | sort -u)
+		if [ -z "$other" ] && [ -z "$calls" ]; then
+			pass "soft-float binary: FP instructions only in libgcc soft-fp helpers, none called by kotak"
+		else
+			[ -n "$other" ] && echo "$other" | sed 's/^/    not a libgcc helper: /'
+			[ -n "$calls" ] && echo "$calls" | sed 's/^/    called by kotak: /'
+			fail "soft-float binary has floating point outside libgcc's helpers"
+		fi
+	fi
+	;;
+esac
+
+# 3. unit tests
+for t in "$dir"/test_*; do
+	[ -x "$t" ] || continue
+	case "$t" in *.o|*.c) continue ;; esac
+	echo "== $arch: unit $(basename "$t")"
+	# shellcheck disable=SC2086
+	out=$($qemu "$t" 2>&1)
+	rc=$?
+	echo "$out"
+	line=$(echo "$out" | grep -E '^[0-9]+ passed, [0-9]+ failed' | tail -n 1)
+	if [ -z "$line" ]; then
+		fail "unit $(basename "$t"): no result line (exit $rc)"
+		continue
+	fi
+	p=${line%% passed*}; f=${line#*passed, }; f=${f%% failed*}
+	P=$((P + p)) F=$((F + f))
+	[ "$rc" -ne 0 ] && [ "$f" -eq 0 ] && fail "unit $(basename "$t"): exit $rc"
+done
+
+# 4. integration suite through an exec-ing wrapper
+w=$root/$dir/kotak-qemu
+cat >"$w" <<EOF
+#!/bin/sh
+# run.sh --bin target: the guest runs in this very process (exec), so the
+# tests' signals and kill -9 reach it
+exec $qemu $root/$dir/kotak "\$@"
+EOF
+chmod 0755 "$w"
+out=$(mktemp)
+tests/run.sh --bin "$w" --label "$arch" "${files[@]}" 2>&1 | tee "$out"
+rc=${PIPESTATUS[0]}
+line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$out" | tail -n 1)
+rm -f "$out"
+if [ -z "$line" ]; then
+	fail "integration: no result line (exit $rc)"
+else
+	p=${line%% passed*}; f=${line#*passed, }; f=${f%% failed*}
+	s=$(echo "$line" | sed -nE 's/.* ([0-9]+) skipped.*/\1/p')
+	P=$((P + p)) F=$((F + f)) S=$((S + ${s:-0}))
+	[ "$rc" -ne 0 ] && [ "$f" -eq 0 ] && fail "integration: exit $rc"
+fi
+
+echo "== $arch: $(( $(date +%s) - start )) s under ${qemu:-no qemu}"
+if [ "$S" -gt 0 ]; then
+	echo "$P passed, $F failed, $S skipped"
+else
+	echo "$P passed, $F failed"
+fi
+[ "$F" -eq 0 ]

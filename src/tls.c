@@ -1,0 +1,657 @@
+/*
+ * tls.c: TLS through BearSSL, underneath the connection.  Protocol code
+ * reads and writes c->in and c->out as always; for a TLS connection the
+ * loop moves bytes between those buffers and the BearSSL engine, and
+ * between the engine and the socket (tls_pump).
+ *
+ * Memory: a fixed pool of CONFIG_TLS_SLOTS engines, each a server context
+ * (about 3.8 KiB on 32-bit) plus a 16,709-byte input buffer (a server cannot
+ * go lower: clients send full 16 KiB records) and a small output buffer
+ * (CONFIG_TLS_OBUF), touched only when used.  Two separate buffers with
+ * br_ssl_engine_set_buffers_bidi: set_buffer(bidi=1) overlaps them in 0.6.
+ *
+ * Certificates: option cert/key (PEM, RSA or EC, cert file may hold the
+ * chain), or a self-signed EC P-256 certificate for the hostname made on
+ * first start in data_dir/tls/ (as OpenWrt's px5g does for the web UI).
+ */
+#include "kotak.h"
+
+#if ENABLE_TLS
+#include <bearssl.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define HANDSHAKE_SECS	30	/* a handshake that stalls longer is dropped */
+#define CHAIN_MAX	4
+#define PEM_MAX		(64 * 1024)
+
+struct tls_slot {
+	br_ssl_server_context sc;
+	unsigned char ibuf[BR_SSL_BUFSIZE_INPUT];
+	unsigned char obuf[CONFIG_TLS_OBUF];
+	unsigned char used, gen, hs_done;
+};
+static struct tls_slot slots[CONFIG_TLS_SLOTS];
+
+/* A loaded certificate and key.  Two generations, so a reload never pulls
+ * the key from under a session still using the old one. */
+struct tls_cred {
+	br_x509_certificate chain[CHAIN_MAX];
+	size_t	 nchain;
+	br_skey_decoder_context key;
+	int	 refs, loaded;
+};
+static struct tls_cred creds[2];
+static int cur;
+
+static const uint16_t suites[] = {
+	BR_TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+	BR_TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+	BR_TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+	BR_TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+	BR_TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+	BR_TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+};
+
+/* ---- PEM files ---- */
+
+struct pem_sink {
+	unsigned char *buf;
+	size_t len;
+};
+
+static void
+pem_append(void *ctx, const void *d, size_t n)
+{
+	struct pem_sink *s = ctx;
+
+	if (s->len + n <= PEM_MAX) {
+		memcpy(s->buf + s->len, d, n);
+		s->len += n;
+	} else {
+		s->len = PEM_MAX + 1;
+	}
+}
+
+/* Call fn(name, der, len) for each PEM object of a file; -1 on error. */
+static int
+pem_each(const char *path, int (*fn)(void *, const char *, unsigned char *, size_t), void *arg,
+    char *err, size_t errlen)
+{
+	static unsigned char file[PEM_MAX], obj[PEM_MAX];
+	br_pem_decoder_context pc;
+	struct pem_sink sink = { obj, 0 };
+	char name[128] = "";
+	size_t len, off = 0;
+	ssize_t r;
+	int fd = open(path, O_RDONLY | O_CLOEXEC), inobj = 0, n = 0;
+
+	if (fd < 0) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	r = read(fd, file, sizeof(file));
+	close(fd);
+	if (r < 0 || r == (ssize_t)sizeof(file)) {
+		snprintf(err, errlen, "%s: %s", path, r < 0 ? strerror(errno) : "file too large");
+		return -1;
+	}
+	len = r;
+	br_pem_decoder_init(&pc);
+	while (off < len) {
+		off += br_pem_decoder_push(&pc, file + off, len - off);
+		switch (br_pem_decoder_event(&pc)) {
+		case BR_PEM_BEGIN_OBJ:
+			strlcpy_k(name, br_pem_decoder_name(&pc), sizeof(name));
+			sink.len = 0;
+			br_pem_decoder_setdest(&pc, pem_append, &sink);
+			inobj = 1;
+			break;
+		case BR_PEM_END_OBJ:
+			if (inobj && sink.len <= PEM_MAX && fn(arg, name, obj, sink.len) < 0) {
+				snprintf(err, errlen, "%s: too many or bad objects (%s)", path, name);
+				return -1;
+			}
+			inobj = 0;
+			n++;
+			break;
+		case BR_PEM_ERROR:
+			snprintf(err, errlen, "%s: not a PEM file", path);
+			return -1;
+		}
+	}
+	if (n == 0 || inobj) {
+		snprintf(err, errlen, "%s: no complete PEM object", path);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+add_cert(void *arg, const char *name, unsigned char *der, size_t len)
+{
+	struct tls_cred *c = arg;
+	unsigned char *copy;
+
+	if (strcmp(name, "CERTIFICATE") && strcmp(name, "X509 CERTIFICATE"))
+		return 0;
+	if (c->nchain == CHAIN_MAX || (copy = malloc(len)) == NULL)
+		return -1;
+	memcpy(copy, der, len);
+	c->chain[c->nchain].data = copy;
+	c->chain[c->nchain++].data_len = len;
+	return 0;
+}
+
+static int
+add_key(void *arg, const char *name, unsigned char *der, size_t len)
+{
+	struct tls_cred *c = arg;
+
+	if (!strstr(name, "PRIVATE KEY") || c->loaded)
+		return 0;
+	br_skey_decoder_init(&c->key);
+	br_skey_decoder_push(&c->key, der, len);
+	if (br_skey_decoder_last_error(&c->key) != 0)
+		return -1;
+	c->loaded = 1;
+	return 0;
+}
+
+static void
+cred_free(struct tls_cred *c)
+{
+	size_t i;
+
+	for (i = 0; i < c->nchain; i++)
+		free(c->chain[i].data);
+	memset(c, 0, sizeof(*c));
+}
+
+/* The leaf certificate must carry the public half of the key. */
+static int
+cred_check(struct tls_cred *c, const char *path, char *err, size_t errlen)
+{
+	br_x509_decoder_context xc;
+	const br_x509_pkey *pk;
+	unsigned char buf[600];
+	int kt = br_skey_decoder_key_type(&c->key);
+	uint32_t today = (uint32_t)(time(NULL) / 86400 + 719528);
+
+	br_x509_decoder_init(&xc, NULL, NULL);
+	br_x509_decoder_push(&xc, c->chain[0].data, c->chain[0].data_len);
+	if ((pk = br_x509_decoder_get_pkey(&xc)) == NULL) {
+		snprintf(err, errlen, "%s: cannot decode the certificate", path);
+		return -1;
+	}
+	if (pk->key_type != kt) {
+		snprintf(err, errlen, "%s: key type does not match the certificate", path);
+		return -1;
+	}
+	if (kt == BR_KEYTYPE_EC) {
+		const br_ec_private_key *sk = br_skey_decoder_get_ec(&c->key);
+		size_t n = br_ec_compute_pub(br_ec_get_default(), NULL, buf, sk);
+		if (n == 0 || n != pk->key.ec.qlen || memcmp(buf, pk->key.ec.q, n)) {
+			snprintf(err, errlen, "%s: key does not match the certificate", path);
+			return -1;
+		}
+	} else {
+		const br_rsa_private_key *sk = br_skey_decoder_get_rsa(&c->key);
+		size_t n = br_rsa_compute_modulus_get_default()(NULL, sk);
+		const unsigned char *m = pk->key.rsa.n;
+		size_t ml = pk->key.rsa.nlen;
+		while (ml > 0 && *m == 0)
+			m++, ml--;
+		if (n > sizeof(buf) || br_rsa_compute_modulus_get_default()(buf, sk) != n ||
+		    n != ml || memcmp(buf, m, n)) {
+			snprintf(err, errlen, "%s: key does not match the certificate", path);
+			return -1;
+		}
+	}
+	if (xc.notafter_days < today)
+		log_warnx("tls: certificate %s has expired: clients will refuse it", path);
+	return 0;
+}
+
+/* ---- a self-signed certificate for the hostname ---- */
+
+/* DER: wrap content as one TLV into out; returns the bytes written. */
+static size_t
+der(unsigned char *out, int tag, const unsigned char *in, size_t n)
+{
+	size_t o = 0;
+
+	out[o++] = tag;
+	if (n < 128)
+		out[o++] = n;
+	else if (n < 256)
+		out[o++] = 0x81, out[o++] = n;
+	else
+		out[o++] = 0x82, out[o++] = n >> 8, out[o++] = n;
+	memmove(out + o, in, n);
+	return o + n;
+}
+
+static size_t
+der_time(unsigned char *out, time_t t)
+{
+	struct tm tm;
+	char s[20];
+	int gen;
+
+	gmtime_r(&t, &tm);
+	gen = tm.tm_year + 1900 >= 2050;
+	snprintf(s, sizeof(s), "%04d%02d%02d%02d%02d%02dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+	    tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+	return der(out, gen ? 0x18 : 0x17, (unsigned char *)s + (gen ? 0 : 2), gen ? 15 : 13);
+}
+
+static int
+write_file(const char *path, const void *d, size_t n)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+
+	if (fd < 0 || write(fd, d, n) != (ssize_t)n || fsync(fd) < 0) {
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	return close(fd);
+}
+
+static int
+make_selfsigned(const char *certp, const char *keyp)
+{
+	static const unsigned char ver[] = { 0xa0, 3, 2, 1, 2 };
+	static const unsigned char sigalg[] = { 0x30, 10, 6, 8, 0x2a, 0x86, 0x48, 0xce, 0x3d, 4, 3, 2 };
+	static const unsigned char cn[] = { 6, 3, 0x55, 4, 3 };
+	static const unsigned char ecalg[] = { 0x30, 0x13, 6, 7, 0x2a, 0x86, 0x48, 0xce, 0x3d, 2, 1,
+		6, 8, 0x2a, 0x86, 0x48, 0xce, 0x3d, 3, 1, 7 };
+	static const unsigned char san_oid[] = { 6, 3, 0x55, 0x1d, 0x11 };
+	unsigned char kbuf[BR_EC_KBUF_PRIV_MAX_SIZE], pub[BR_EC_KBUF_PUB_MAX_SIZE + 1];
+	unsigned char tbs[1500], t[1500], u[1500], name[600], h[32], sig[80], cert[1700], pem[4000];
+	unsigned char seed[32], serial[9];
+	br_hmac_drbg_context rng;
+	br_ec_private_key sk;
+	br_ec_public_key pk;
+	br_sha256_context sh;
+	const br_ec_impl *ec = br_ec_get_default();
+	size_t n, tl, nl, o, sl, hl = strlen(cfg.hostname);
+	time_t now_w = time(NULL);
+
+	random_bytes(seed, sizeof(seed));
+	br_hmac_drbg_init(&rng, &br_sha256_vtable, seed, sizeof(seed));
+	if (br_ec_keygen(&rng.vtable, ec, &sk, kbuf, BR_EC_secp256r1) == 0)
+		return -1;
+	pub[0] = 0;	/* BIT STRING: no unused bits */
+	n = br_ec_compute_pub(ec, &pk, pub + 1, &sk);
+	/* Name: SEQUENCE { SET { SEQUENCE { CN, UTF8String host } } } */
+	memcpy(t, cn, sizeof(cn));
+	o = sizeof(cn) + der(t + sizeof(cn), 0x0c, (unsigned char *)cfg.hostname, hl);
+	o = der(u, 0x30, t, o);
+	o = der(t, 0x31, u, o);
+	nl = der(name, 0x30, t, o);
+	/* TBSCertificate */
+	tl = 0;
+	memcpy(tbs, ver, sizeof(ver));
+	tl += sizeof(ver);
+	random_bytes(serial, sizeof(serial));
+	serial[0] = (serial[0] & 0x7f) | 0x40;
+	tl += der(tbs + tl, 2, serial, sizeof(serial));
+	memcpy(tbs + tl, sigalg, sizeof(sigalg));
+	tl += sizeof(sigalg);
+	memcpy(tbs + tl, name, nl);
+	tl += nl;
+	o = der_time(t, now_w - 86400);
+	o += der_time(t + o, now_w + 10 * 366 * 86400LL);
+	tl += der(tbs + tl, 0x30, t, o);
+	memcpy(tbs + tl, name, nl);
+	tl += nl;
+	memcpy(t, ecalg, sizeof(ecalg));
+	o = sizeof(ecalg) + der(t + sizeof(ecalg), 3, pub, n + 1);
+	tl += der(tbs + tl, 0x30, t, o);
+	/* [3] { SEQUENCE { Extension subjectAltName DNS:host } } */
+	o = der(t, 0x82, (unsigned char *)cfg.hostname, hl);
+	o = der(u, 0x30, t, o);
+	o = der(t, 4, u, o);
+	memmove(t + sizeof(san_oid), t, o);
+	memcpy(t, san_oid, sizeof(san_oid));
+	o = der(u, 0x30, t, o + sizeof(san_oid));
+	o = der(t, 0x30, u, o);
+	tl += der(tbs + tl, 0xa3, t, o);
+	tl = der(u, 0x30, tbs, tl);
+	/* sign and assemble */
+	br_sha256_init(&sh);
+	br_sha256_update(&sh, u, tl);
+	br_sha256_out(&sh, h);
+	sig[0] = 0;
+	if ((sl = br_ecdsa_sign_asn1_get_default()(ec, &br_sha256_vtable, h, &sk, sig + 1)) == 0)
+		return -1;
+	o = tl;
+	memcpy(t, u, tl);
+	memcpy(t + o, sigalg, sizeof(sigalg));
+	o += sizeof(sigalg);
+	o += der(t + o, 3, sig, sl + 1);
+	o = der(cert, 0x30, t, o);
+	n = br_pem_encode(pem, cert, o, "CERTIFICATE", BR_PEM_LINE64);
+	if (write_file(certp, pem, n) < 0)
+		return -1;
+	o = br_encode_ec_raw_der(t, &sk, &pk);
+	n = br_pem_encode(pem, t, o, "EC PRIVATE KEY", BR_PEM_LINE64);
+	memset(kbuf, 0, sizeof(kbuf));
+	memset(t, 0, sizeof(t));
+	if (o == 0 || write_file(keyp, pem, n) < 0)
+		return -1;
+	memset(pem, 0, sizeof(pem));
+	log_info("tls: made a self-signed certificate for %s in %s", cfg.hostname, certp);
+	return 0;
+}
+
+/* Paths of the certificate in use: configured, or the generated one. */
+static void
+cred_paths(char *certp, char *keyp, size_t n)
+{
+	if (cfg.cert[0]) {
+		strlcpy_k(certp, cfg.cert, n);
+		strlcpy_k(keyp, cfg.key[0] ? cfg.key : cfg.cert, n);
+	} else {
+		snprintf(certp, n, "%s/tls/cert.pem", cfg.data_dir);
+		snprintf(keyp, n, "%s/tls/key.pem", cfg.data_dir);
+	}
+}
+
+/* Load (or make) the certificate; with create == 0 nothing is written. */
+int
+tls_load(int create, char *err, size_t errlen)
+{
+	char certp[PATH_MAX_K + 16], keyp[PATH_MAX_K + 16], d[PATH_MAX_K + 16];
+	int next = cur ^ (creds[cur].loaded ? 1 : 0);
+	struct tls_cred *c = &creds[next];
+
+	if (creds[next].refs > 0) {
+		snprintf(err, errlen, "tls: sessions still use an older certificate; reload again later");
+		return -1;
+	}
+	cred_free(c);
+	cred_paths(certp, keyp, sizeof(certp));
+	if (!cfg.cert[0] && access(certp, F_OK) < 0) {
+		if (!create)
+			return 0;	/* made at start */
+		snprintf(d, sizeof(d), "%s/tls", cfg.data_dir);
+		if (mkdir_p(d, 0700) < 0 || make_selfsigned(certp, keyp) < 0) {
+			snprintf(err, errlen, "tls: cannot create %s: %s", certp, strerror(errno));
+			return -1;
+		}
+	}
+	if (pem_each(certp, add_cert, c, err, errlen) < 0 || pem_each(keyp, add_key, c, err, errlen) < 0)
+		goto fail;
+	if (c->nchain == 0 || !c->loaded) {
+		snprintf(err, errlen, "%s: no %s found", c->nchain ? keyp : certp,
+		    c->nchain ? "private key" : "certificate");
+		goto fail;
+	}
+	if (cred_check(c, certp, err, errlen) < 0)
+		goto fail;
+	cur = next;
+	return 0;
+fail:
+	c->loaded = 0;
+	cred_free(c);
+	return -1;
+}
+
+int
+tls_cert_cmd(void)
+{
+	char certp[PATH_MAX_K + 16], keyp[PATH_MAX_K + 16], err[400];
+	unsigned char h[32];
+	br_sha256_context sh;
+	int i;
+
+	if (tls_load(1, err, sizeof(err)) < 0) {
+		fprintf(stderr, "kotak: %s\n", err);
+		return 1;
+	}
+	cred_paths(certp, keyp, sizeof(certp));
+	br_sha256_init(&sh);
+	br_sha256_update(&sh, creds[cur].chain[0].data, creds[cur].chain[0].data_len);
+	br_sha256_out(&sh, h);
+	printf("%s\nSHA256 Fingerprint=", certp);
+	for (i = 0; i < 32; i++)
+		printf("%02X%s", h[i], i < 31 ? ":" : "\n");
+	return 0;
+}
+
+/* ---- sessions ---- */
+
+int
+conn_tls_ready(void)
+{
+	return creds[cur].loaded;
+}
+
+int
+conn_is_tls(const struct conn *c)
+{
+	return c->tls != NULL;
+}
+
+static struct tls_slot *
+slot_new(void)
+{
+	struct tls_cred *cr = &creds[cur];
+	struct tls_slot *s = NULL;
+	br_ssl_engine_context *e;
+	int i;
+
+	if (!cr->loaded)
+		return NULL;
+	for (i = 0; i < CONFIG_TLS_SLOTS && !s; i++)
+		if (!slots[i].used)
+			s = &slots[i];
+	if (s == NULL)
+		return NULL;
+	e = &s->sc.eng;
+	br_ssl_server_zero(&s->sc);
+	br_ssl_engine_set_versions(e, BR_TLS12, BR_TLS12);
+	br_ssl_engine_set_suites(e, suites, sizeof(suites) / sizeof(suites[0]));
+	br_ssl_engine_set_default_ec(e);
+	br_ssl_engine_set_hash(e, br_sha256_ID, &br_sha256_vtable);
+	br_ssl_engine_set_hash(e, br_sha384_ID, &br_sha384_vtable);
+	br_ssl_engine_set_prf_sha256(e, &br_tls12_sha256_prf);
+	br_ssl_engine_set_prf_sha384(e, &br_tls12_sha384_prf);
+	br_ssl_engine_set_default_aes_gcm(e);
+	br_ssl_engine_set_default_chapol(e);
+	if (br_skey_decoder_key_type(&cr->key) == BR_KEYTYPE_RSA)
+		br_ssl_server_set_single_rsa(&s->sc, cr->chain, cr->nchain, br_skey_decoder_get_rsa(&cr->key),
+		    BR_KEYTYPE_SIGN, br_rsa_private_get_default(), br_rsa_pkcs1_sign_get_default());
+	else
+		br_ssl_server_set_single_ec(&s->sc, cr->chain, cr->nchain, br_skey_decoder_get_ec(&cr->key),
+		    BR_KEYTYPE_SIGN, BR_KEYTYPE_EC, br_ec_get_default(), br_ecdsa_sign_asn1_get_default());
+	br_ssl_engine_add_flags(e, BR_OPT_ENFORCE_SERVER_PREFERENCES | BR_OPT_NO_RENEGOTIATION);
+	br_ssl_engine_set_buffers_bidi(e, s->ibuf, sizeof(s->ibuf), s->obuf, sizeof(s->obuf));
+	if (!br_ssl_server_reset(&s->sc))
+		return NULL;
+	s->used = 1;
+	s->hs_done = 0;
+	s->gen = cur;
+	cr->refs++;
+	return s;
+}
+
+/* Start TLS on a connection right now (implicit TLS listeners). */
+int
+tls_start(struct conn *c)
+{
+	if ((c->tls = slot_new()) == NULL)
+		return -1;
+	c->deadline = now + HANDSHAKE_SECS;
+	return 0;
+}
+
+/* STARTTLS/STLS: input buffered so far is thrown away (CVE-2011-0411); TLS
+ * begins once the protocol's "go ahead" reply has left in cleartext. */
+int
+conn_starttls(struct conn *c)
+{
+	if (c->tls || (c->tls = slot_new()) == NULL)
+		return -1;
+	c->in.len = 0;
+	c->flags |= CF_TLSWAIT | CF_PAUSE;
+	return 0;
+}
+
+void
+tls_end(struct conn *c)
+{
+	struct tls_slot *s = c->tls;
+
+	if (s == NULL)
+		return;
+	creds[s->gen].refs--;
+	s->used = 0;
+	c->tls = NULL;
+}
+
+int
+tls_handshake_done(const struct conn *c)
+{
+	return c->tls == NULL || ((struct tls_slot *)c->tls)->hs_done;
+}
+
+/* What the engine needs from the socket; app output is moved in first. */
+void
+tls_interest(struct conn *c, int *rd, int *wr)
+{
+	struct tls_slot *s = c->tls;
+	br_ssl_engine_context *e = &s->sc.eng;
+	unsigned st;
+	size_t len;
+	unsigned char *b;
+
+	if (c->flags & CF_TLSWAIT) {	/* still cleartext: the 220 goes out first */
+		*rd = 0;
+		*wr = c->out.len > 0;
+		return;
+	}
+	st = br_ssl_engine_current_state(e);
+	if ((st & BR_SSL_SENDAPP) && c->out.len && !(c->flags & CF_HOLD)) {
+		b = br_ssl_engine_sendapp_buf(e, &len);
+		if (len > c->out.len)
+			len = c->out.len;
+		memcpy(b, c->out.p, len);
+		br_ssl_engine_sendapp_ack(e, len);
+		buf_drop(&c->out, len);
+		br_ssl_engine_flush(e, 0);
+		st = br_ssl_engine_current_state(e);
+	}
+	*rd = (st & BR_SSL_RECVREC) != 0;
+	*wr = (st & BR_SSL_SENDREC) != 0;
+}
+
+int
+tls_pending(const struct conn *c)
+{
+	struct tls_slot *s = c->tls;
+
+	return s && !(c->flags & CF_TLSWAIT) && (br_ssl_engine_current_state(&s->sc.eng) & BR_SSL_SENDREC);
+}
+
+/* Move records between the socket and the engine and app data between the
+ * engine and the connection buffers, until nothing moves. */
+void
+tls_pump(struct conn *c)
+{
+	struct tls_slot *s = c->tls;
+	br_ssl_engine_context *e = &s->sc.eng;
+	unsigned st;
+	unsigned char *b;
+	size_t len;
+	ssize_t n;
+	int moved, got = 0, err;
+
+	if (c->flags & CF_TLSWAIT) {	/* cleartext until the reply is out */
+		conn_write(c);
+		if (c->fd >= 0 && c->out.len == 0) {
+			c->flags &= ~(CF_TLSWAIT | CF_PAUSE);
+			c->in.len = 0;
+			c->deadline = now + HANDSHAKE_SECS;
+		}
+		return;
+	}
+	do {
+		moved = 0;
+		st = br_ssl_engine_current_state(e);
+		if (st & BR_SSL_CLOSED) {
+			err = br_ssl_engine_last_error(e);
+			if (err)
+				log_info("tls ip=%s error %d%s", c->ip, err, s->hs_done ? "" : " in handshake");
+			conn_close(c);
+			return;
+		}
+		if (!s->hs_done && (st & (BR_SSL_SENDAPP | BR_SSL_RECVAPP))) {
+			s->hs_done = 1;
+			c->deadline = now + cfg.timeout;
+			log_info("tls ip=%s %s", c->ip, "handshake ok");
+		}
+		if (st & BR_SSL_SENDREC) {
+			b = br_ssl_engine_sendrec_buf(e, &len);
+			n = write(c->fd, b, len);
+			if (n > 0) {
+				br_ssl_engine_sendrec_ack(e, n);
+				moved = 1;
+			} else if (n < 0 && errno != EAGAIN && errno != EINTR) {
+				conn_close(c);
+				return;
+			}
+		}
+		if ((st & BR_SSL_RECVAPP) && buf_room(&c->in)) {
+			b = br_ssl_engine_recvapp_buf(e, &len);
+			if (len > buf_room(&c->in))
+				len = buf_room(&c->in);
+			buf_add(&c->in, b, len);
+			br_ssl_engine_recvapp_ack(e, len);
+			moved = got = 1;
+		}
+		if ((st & BR_SSL_SENDAPP) && c->out.len && !(c->flags & CF_HOLD)) {
+			b = br_ssl_engine_sendapp_buf(e, &len);
+			if (len > c->out.len)
+				len = c->out.len;
+			memcpy(b, c->out.p, len);
+			br_ssl_engine_sendapp_ack(e, len);
+			buf_drop(&c->out, len);
+			br_ssl_engine_flush(e, 0);
+			moved = 1;
+		}
+		if ((st & BR_SSL_RECVREC) && !(c->flags & (CF_EOF | CF_CLOSE))) {
+			b = br_ssl_engine_recvrec_buf(e, &len);
+			n = read(c->fd, b, len);
+			if (n > 0) {
+				br_ssl_engine_recvrec_ack(e, n);
+				moved = 1;
+			} else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
+				if (n < 0 || !s->hs_done) {
+					conn_close(c);
+					return;
+				}
+				c->flags |= CF_EOF;
+				conn_process(c);
+				c->flags |= CF_CLOSE;
+			}
+		}
+		if (got) {
+			got = 0;
+			conn_process(c);
+			if (c->fd < 0 || c->tls == NULL)
+				return;
+		}
+	} while (moved);
+	if (c->out.len < c->out.cap / 2)
+		conn_process(c);	/* room again: streaming replies go on */
+}
+#endif
