@@ -44,6 +44,7 @@ static const struct opt main_opts[] = {
 	{ "timeout", T_INT, S(timeout), 1, 86400 },
 	{ "data_timeout", T_INT, S(data_timeout), 1, 86400 },
 	{ "log", T_LOG, S(log_syslog), 0, 0 },
+	{ "auth_any_sender", T_INT, S(auth_any_sender), 0, 1 },
 	{ NULL, 0, 0, 0, 0, 0 }
 };
 

@@ -94,6 +94,7 @@ struct cfg {
 	int	 max_recipients, max_sessions, max_per_ip, max_errors;
 	int	 timeout, data_timeout;
 	int	 log_syslog;
+	int	 auth_any_sender;
 	struct net cleartext_auth_net[MAX_NETS];
 	int	 ncleartext_auth_net;
 	struct cfg_listen listen[CONFIG_MAX_LISTEN];

@@ -46,7 +46,7 @@ static time_t next_scan;	/* monotonic; 0 = scan now */
 static int kicked;
 
 static struct job {
-	int	 active, fd, deferred, header_done, qstate;
+	int	 active, fd, deferred, remote, header_done, qstate;
 	char	 qid[QID_LEN + 1];
 	char	 sender[ADDR_MAX];
 	char	 user[USER_MAX];
@@ -320,14 +320,18 @@ job_finish(void)
 	if (job.mb.fd >= 0)
 		mbox_unlock(&job.mb);
 	snprintf(p, sizeof(p), "%s/%s", qdir, job.qid);
-	if (job.deferred) {
-		/* back off with the message's age: 10 s, growing to 5 min */
+	if (job.deferred || job.remote) {
+		/* back off with the message's age: 10 s, growing to 5 min;
+		 * remote recipients wait for the relay (not built yet) */
 		age = time(NULL) - job.arrival;
 		delay = age < 10 ? 10 : age > 300 ? 300 : age;
+		if (!job.deferred)
+			delay = 3600;
 		tv[0].tv_sec = tv[1].tv_sec = time(NULL) + delay;
 		tv[0].tv_usec = tv[1].tv_usec = 0;
 		futimes(job.fd, tv);
-		log_info("%s: deferred, next try in %llds", job.qid, (long long)delay);
+		log_info("%s: %s, next try in %llds", job.qid,
+		    job.deferred ? "deferred" : "remote recipients wait for the relay", (long long)delay);
 	} else {
 		unlink(p);
 		log_info("%s: removed", job.qid);
@@ -390,6 +394,10 @@ next_rcpt(void)
 		if ((sp = strchr(l + 4, ' ')) == NULL)
 			continue;
 		*sp = '\0';
+		if (!strcmp(l + 4, "!")) {	/* remote: the relay's, not ours */
+			job.remote = 1;
+			continue;
+		}
 		strlcpy_k(job.user, l + 4, sizeof(job.user));
 		return 1;
 	}

@@ -8,6 +8,13 @@
  * The transaction goes straight to a spool temp file as it happens (the
  * envelope at RCPT, the message at DATA), so a session holds no recipient
  * list in memory however many recipients it has.
+ *
+ * STARTTLS resets the session to ST_INIT and drops whatever the client
+ * sent behind it (conn_starttls).  AUTH PLAIN/LOGIN (RFC 4954) are offered
+ * only where auth_allowed() (TLS, or cleartext_auth_net); the submission
+ * and smtps listeners take MAIL only after AUTH.  An authenticated user may
+ * send to any domain (the non-local recipients wait in the queue for the
+ * relay), from addresses of their own unless option auth_any_sender.
  */
 #include "kotak.h"
 
@@ -17,6 +24,8 @@
 #include <unistd.h>
 
 enum { ST_INIT, ST_HELO, ST_MAIL, ST_RCPT, ST_DATA, ST_COMMIT };
+enum { AU_NONE, AU_PLAIN, AU_USER, AU_PASS };	/* waiting for a 334 response */
+#define AUTH_TRIES	3	/* failed logins before the session is closed */
 
 #define OUT_NEEDED	700	/* reply room needed before taking a command */
 
@@ -109,6 +118,10 @@ do_helo(struct conn *c, const char *arg, int esmtp)
 	conn_reply(c, "250-SIZE %lld", cfg.max_message_size);
 	conn_reply(c, "250-8BITMIME");
 	conn_reply(c, "250-ENHANCEDSTATUSCODES");
+	if (conn_tls_ready() && !conn_is_tls(c))
+		conn_reply(c, "250-STARTTLS");
+	if (auth_allowed(c))
+		conn_reply(c, "250-AUTH PLAIN LOGIN");
 	conn_reply(c, "250 SMTPUTF8");
 }
 
@@ -140,6 +153,23 @@ non_ascii(const char *s)
 	return 0;
 }
 
+/* Is this sender one of the user's own addresses (the name, or an alias
+ * that leads to them) in a local domain? */
+static int
+sender_owned(const char *user, const struct addr *a)
+{
+	static char u[32][USER_MAX];
+	int i, n;
+
+	if (!a->domain[0] || !cfg_is_local_domain(a->domain))
+		return 0;
+	n = alias_expand(a->local, u, 32);
+	for (i = 0; i < n; i++)
+		if (!strcmp(u[i], user))
+			return 1;
+	return 0;
+}
+
 static void
 do_mail(struct conn *c, char *arg)
 {
@@ -158,8 +188,16 @@ do_mail(struct conn *c, char *arg)
 		bad(c, "503 5.5.1 Error: nested MAIL command%s", "");
 		return;
 	}
+	if (!s->auth[0] && (c->listen_proto == PROTO_SUBMISSION || c->listen_proto == PROTO_SMTPS)) {
+		bad(c, "530 5.7.0 Authentication required%s", "");
+		return;
+	}
 	if (p == NULL || addr_parse_path(p, &a, ADDR_NULL_OK | ADDR_UTF8, &rest) < 0) {
 		bad(c, "501 5.1.7 Bad sender address syntax%s", "");
+		return;
+	}
+	if (s->auth[0] && !cfg.auth_any_sender && !sender_owned(s->auth, &a)) {
+		bad(c, "553 5.7.1 Sender address rejected: not owned by the logged-in user%s", "");
 		return;
 	}
 	s->declared = 0;
@@ -254,10 +292,15 @@ do_rcpt(struct conn *c, char *arg)
 		return;
 	}
 	if (a.domain[0] && !cfg_is_local_domain(a.domain)) {
-		bad(c, "554 5.7.1 <%s>: Relay access denied", orig);
-		return;
+		if (!s->auth[0]) {
+			bad(c, "554 5.7.1 <%s>: Relay access denied", orig);
+			return;
+		}
+		n = 1;	/* "!": a remote recipient, for the relay */
+		strlcpy_k(users[0], "!", USER_MAX);
+	} else {
+		n = alias_expand(a.local, users, 32);
 	}
-	n = alias_expand(a.local, users, 32);
 	if (n == 0) {
 		bad(c, "550 5.1.1 <%s>: Recipient address rejected: User unknown", orig);
 		return;
@@ -296,7 +339,7 @@ static void
 do_data(struct conn *c, char *arg)
 {
 	struct smtp_sess *s = &c->u.smtp;
-	char hdr[1024], date[40];
+	char hdr[1200], date[40], with[16], authc[USER_MAX + 32] = "";
 	int l;
 
 	if (*arg) {
@@ -311,8 +354,13 @@ do_data(struct conn *c, char *arg)
 		return;
 	}
 	rfc5322_date(date, sizeof(date), time(NULL));
-	l = snprintf(hdr, sizeof(hdr), "\nReceived: from %s (unknown [%s])\n\tby %s (kotak) with %s id %s%s%s%s;\n\t%s\n",
-	    s->helo, c->ip, cfg.hostname, s->utf8 ? "UTF8SMTP" : s->esmtp ? "ESMTP" : "SMTP", s->qid,
+	/* RFC 3848/6531 protocol names: ESMTP, +S with TLS, +A with AUTH */
+	snprintf(with, sizeof(with), "%s%s%s", s->utf8 ? "UTF8SMTP" : s->esmtp ? "ESMTP" : "SMTP",
+	    conn_is_tls(c) ? "S" : "", s->auth[0] ? "A" : "");
+	if (s->auth[0])
+		snprintf(authc, sizeof(authc), " (Authenticated sender: %s)", s->auth);
+	l = snprintf(hdr, sizeof(hdr), "\nReceived: from %s (unknown [%s])%s\n\tby %s (kotak) with %s id %s%s%s%s;\n\t%s\n",
+	    s->helo, c->ip, authc, cfg.hostname, with, s->qid,
 	    s->nrcpt == 1 ? "\n\tfor <" : "", s->nrcpt == 1 ? s->rcpt1 : "", s->nrcpt == 1 ? ">" : "", date);
 	if (l >= (int)sizeof(hdr) || spool_write(c, hdr, l) < 0) {
 		io_fail(c, "write");
@@ -385,11 +433,177 @@ smtp_in_committed(struct conn *c, int ok, int err)
 }
 
 static void
+do_starttls(struct conn *c, const char *arg)
+{
+	struct smtp_sess *s = &c->u.smtp;
+
+	if (*arg) {
+		bad(c, "501 5.5.4 Syntax: STARTTLS%s", "");
+		return;
+	}
+	if (conn_is_tls(c)) {
+		bad(c, "503 5.5.1 Error: TLS already active%s", "");
+		return;
+	}
+	if (conn_starttls(c) < 0) {
+		conn_reply(c, "454 4.7.0 TLS not available due to local problem");
+		return;
+	}
+	/* a fresh session under TLS: nothing said before counts (RFC 3207 4.2) */
+	tx_reset(c);
+	s->st = ST_INIT;
+	s->esmtp = 0;
+	s->helo[0] = s->auth[0] = '\0';
+	conn_reply(c, "220 2.0.0 Ready to start TLS");
+}
+
+static void
+auth_fail(struct conn *c, const char *why)
+{
+	struct smtp_sess *s = &c->u.smtp;
+
+	s->authst = AU_NONE;
+	conn_reply(c, "535 5.7.8 Error: authentication failed%s", why);
+	if (++s->authfails >= AUTH_TRIES) {
+		conn_reply(c, "421 4.7.0 %s Error: too many failed logins", cfg.hostname);
+		c->flags |= CF_CLOSE;
+	}
+	conn_hold(c, auth_delay(c->ip));	/* the brake: per client address */
+}
+
+static void
+auth_try(struct conn *c, const char *user, const char *pass)
+{
+	struct smtp_sess *s = &c->u.smtp;
+	const char *name = auth_check(c->ip, user, pass);
+
+	s->authst = AU_NONE;
+	if (name == NULL) {
+		auth_fail(c, "");
+		return;
+	}
+	strlcpy_k(s->auth, name, sizeof(s->auth));
+	log_info("smtp %08x ip=%s auth user=%s", c->id, c->ip, name);
+	conn_reply(c, "235 2.7.0 Authentication successful");
+}
+
+/* PLAIN: [authzid] NUL authcid NUL passwd (RFC 4616). */
+static void
+auth_plain(struct conn *c, const char *b64)
+{
+	unsigned char d[400];
+	int n = b64_decode(b64, d, sizeof(d) - 1);
+	char *u, *p;
+
+	if (n < 0) {
+		auth_fail(c, ": bad base64");
+		return;
+	}
+	d[n] = '\0';
+	u = memchr(d, '\0', n);
+	p = u ? memchr(u + 1, '\0', n - (u + 1 - (char *)d)) : NULL;
+	if (u == NULL || p == NULL || (d[0] && strcmp((char *)d, u + 1))) {
+		auth_fail(c, ": bad PLAIN response");
+		return;
+	}
+	auth_try(c, u + 1, p + 1);
+	memset(d, 0, sizeof(d));
+}
+
+/* A line while an AUTH dialogue waits for a 334 response. */
+static void
+auth_step(struct conn *c, char *line)
+{
+	struct smtp_sess *s = &c->u.smtp;
+	unsigned char d[300];
+	int n;
+
+	if (!strcmp(line, "*")) {
+		s->authst = AU_NONE;
+		bad(c, "501 5.7.0 Authentication aborted%s", "");
+		return;
+	}
+	if (s->authst == AU_PLAIN) {
+		auth_plain(c, line);
+		return;
+	}
+	if ((n = b64_decode(line, d, sizeof(d) - 1)) < 0) {
+		auth_fail(c, ": bad base64");
+		return;
+	}
+	d[n] = '\0';
+	if (s->authst == AU_USER) {
+		strlcpy_k(s->authuser, (char *)d, sizeof(s->authuser));
+		s->authst = AU_PASS;
+		conn_reply(c, "334 UGFzc3dvcmQ6");	/* "Password:" */
+	} else {
+		auth_try(c, s->authuser, (char *)d);
+	}
+	memset(d, 0, sizeof(d));
+}
+
+static void
+do_auth(struct conn *c, char *arg)
+{
+	struct smtp_sess *s = &c->u.smtp;
+	char *ir = strchr(arg, ' ');
+
+	if (ir)
+		*ir++ = '\0';
+	if (s->st == ST_INIT || !s->esmtp) {
+		bad(c, "503 5.5.1 Error: send EHLO first%s", "");
+		return;
+	}
+	if (s->auth[0]) {
+		bad(c, "503 5.5.1 Error: already authenticated%s", "");
+		return;
+	}
+	if (s->st != ST_HELO) {
+		bad(c, "503 5.5.1 Error: MAIL transaction in progress%s", "");
+		return;
+	}
+	if (!auth_allowed(c)) {
+		bad(c, "538 5.7.11 Encryption required for requested authentication mechanism%s", "");
+		return;
+	}
+	if (strcaseeq(arg, "PLAIN")) {
+		if (ir && strcmp(ir, "=")) {
+			auth_plain(c, ir);
+			return;
+		}
+		s->authst = AU_PLAIN;
+		conn_reply(c, "334 ");
+	} else if (strcaseeq(arg, "LOGIN")) {
+		if (ir) {
+			unsigned char d[USER_MAX];
+			int n = b64_decode(ir, d, sizeof(d) - 1);
+			if (n < 0) {
+				auth_fail(c, ": bad base64");
+				return;
+			}
+			d[n] = '\0';
+			strlcpy_k(s->authuser, (char *)d, sizeof(s->authuser));
+			s->authst = AU_PASS;
+			conn_reply(c, "334 UGFzc3dvcmQ6");
+			return;
+		}
+		s->authst = AU_USER;
+		conn_reply(c, "334 VXNlcm5hbWU6");	/* "Username:" */
+	} else {
+		bad(c, "504 5.5.4 Unrecognized authentication type%s", "");
+	}
+}
+
+static void
 do_cmd(struct conn *c, char *line)
 {
 	char *arg = line;
 	size_t vl;
 
+	if (c->u.smtp.authst != AU_NONE) {
+		auth_step(c, line);
+		return;
+	}
 	while (*arg && *arg != ' ')
 		arg++;
 	vl = arg - line;
@@ -406,6 +620,10 @@ do_cmd(struct conn *c, char *line)
 		do_rcpt(c, arg);
 	else if (VERB("DATA"))
 		do_data(c, arg);
+	else if (VERB("STARTTLS"))
+		do_starttls(c, arg);
+	else if (VERB("AUTH"))
+		do_auth(c, arg);
 	else if (VERB("RSET")) {
 		tx_reset(c);
 		conn_reply(c, "250 2.0.0 Ok");
@@ -418,7 +636,7 @@ do_cmd(struct conn *c, char *line)
 	} else if (VERB("VRFY"))
 		conn_reply(c, "252 2.5.2 Cannot VRFY user, but will accept message and attempt delivery");
 	else if (VERB("HELP"))
-		conn_reply(c, "214 2.0.0 Commands: EHLO HELO MAIL RCPT DATA RSET NOOP VRFY HELP QUIT");
+		conn_reply(c, "214 2.0.0 Commands: EHLO HELO STARTTLS AUTH MAIL RCPT DATA RSET NOOP VRFY HELP QUIT");
 	else
 		bad(c, "500 5.5.2 Error: command not recognized%s", "");
 #undef VERB

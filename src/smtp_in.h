@@ -5,6 +5,9 @@
 struct smtp_sess {
 	unsigned char st;		/* ST_* in smtp_in.c */
 	unsigned char esmtp, utf8, errors;
+	unsigned char authst, authfails;	/* AUTH dialogue step; failed logins */
+	char	 auth[USER_MAX];		/* authenticated user, "" if none */
+	char	 authuser[USER_MAX];		/* AUTH LOGIN: the name, until the password */
 	int	 nrcpt;			/* accepted recipients in this transaction */
 	int	 fd;			/* spool temp file, -1 if none */
 	long long declared;		/* SIZE= from MAIL */

@@ -24,6 +24,14 @@
 # 127.0.0.1, IPv4, no DNS, no relaying (default_transport = error).  Postfix is
 # stopped at the end, whatever happens.
 #
+# What it leaves on the machine: the postfix package, its main.cf with the
+# settings above (postconf -e; also default_process_limit = 150), user bench1
+# and an empty /var/mail/bench1.  kotak runs from a temp dir under BENCH_DIR,
+# removed at the end unless --keep or a failure.
+# Disk figures: "least of rounds" is the headline, since other writers on the
+# device can only add to its counter; the idle write rate of the device is
+# measured before and after, and the report says when it disturbed the run.
+#
 # Exit: 0 when both runs completed with every message delivered exactly once,
 # 1 on a failure (lost or duplicated messages, a server that died, timeouts).
 # --strict: exit 2 as well when a goal was missed.  --keep: keep the temp dir.
@@ -43,7 +51,7 @@ for a in "$@"; do
 	case "$a" in
 	--strict) strict=1 ;;
 	--keep) keep=1 ;;
-	-h|--help) sed -n '2,32p' "$0"; exit 0 ;;
+	-h|--help) sed -n '2,/^set -u$/{/^set -u$/d;p}' "$0"; exit 0 ;;
 	*) echo "smtp_bench: unknown argument $a" >&2; exit 1 ;;
 	esac
 done
@@ -232,7 +240,7 @@ wait_listen "$kport" || die "kotak does not listen on 127.0.0.1:$kport (log: $(t
 sleep 0.5
 kmbox=$kd/data/mail/bench1/INBOX
 kqueue=$kd/data/spool/queue
-say "kotak $("$KOTAK" -V 2>&1 | head -n 1), pid $kpid on 127.0.0.1:$kport, data $kd/data (${dev:-?})"
+say "$("$KOTAK" -V 2>&1 | head -n 1), pid $kpid on 127.0.0.1:$kport, data $kd/data (${dev:-?})"
 "$py" "$helper" mem "$kpid" | sed 's/^/idle_/' | kv kotak
 
 # ------------------------------------------------------------------ start Postfix
@@ -378,7 +386,7 @@ else
 	built="built from $root at ${rev:-?}"
 fi
 echo "binary: $KOTAK ($(stat -c %s "$KOTAK") bytes, $(date -u -r "$KOTAK" '+%Y-%m-%d %H:%M UTC'), $built)"
-echo "machine: $(uname -r), $(nproc) vCPU, data on ${dev:-?} ($(findmnt -n -o FSTYPE -T "$tmp")), kotak $("$KOTAK" -V 2>&1 | head -n 1)," \
+echo "machine: $(uname -r), $(nproc) vCPU, data on ${dev:-?} ($(findmnt -n -o FSTYPE -T "$tmp")), $("$KOTAK" -V 2>&1 | head -n 1)," \
 	"network: ${KOTAK_BENCH_INNER/netns/private namespace (lo only)}, $(date -u '+%Y-%m-%d %H:%M UTC')"
 echo
 "$py" "$helper" report "$res"
