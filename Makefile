@@ -79,6 +79,7 @@ size: kotak
 	@s=$$(stat -c %s build/kotak.stripped); \
 	 echo "kotak: $$s bytes stripped ($$((s / 1024)) KiB of the 300 KiB budget), CC=$(CC)"
 	@nm --size-sort -S kotak 2>/dev/null | tail -n 12 || true
+	@$(MAKE) --no-print-directory size-cross	# mk/cross.mk: targets whose toolchain is cached
 
 install: kotak
 	install -d $(DESTDIR)$(PREFIX)/sbin
@@ -108,7 +109,7 @@ test: deps
 	@tests/all.sh
 
 lint:
-	@! grep -n '#ifdef\|#ifndef [A-Z_]*ENABLE\|#if defined' src/*.c src/*.h | grep -v '_H$$' || \
+	@! grep -nE '#if(n?def| defined).*(ENABLE|CONFIG)_' src/*.c src/*.h || \
 	 { echo "lint: use #if ENABLE_X, not #ifdef"; exit 1; }
 
 DEMO := $(CURDIR)/demo

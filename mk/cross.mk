@@ -53,6 +53,9 @@ XINC    := $(if $(XCONFIG),-I$(XDIR))
 XOBJS   := $(SRCS:src/%.c=$(XDIR)/%.o)
 XLIBOBJS := $(LIBSRCS:src/%.c=$(XDIR)/%.o)
 XUNITS  := $(patsubst tests/unit/%.c,$(XDIR)/%,$(wildcard tests/unit/test_*.c))
+# TLS as the config says: BearSSL built for the target with the same compiler
+XTLS    := $(if $(XCONFIG),$(shell grep -qs '^CONFIG_TLS=y' $(XDIR)/.config && echo y),$(TLS))
+XBEARSSL := $(if $(filter y,$(XTLS)),$(XDIR)/bearssl/libbearssl.a)
 
 # The toolchain first (a no-op when cached), then the build proper: a
 # recursive make, so that the objects see the toolchain's fresh .stamp.
@@ -60,26 +63,40 @@ cross:
 	@$(if $(XSTAMP),scripts/toolchain.sh $(ARCH) >/dev/null)
 	@$(MAKE) --no-print-directory xbuild ARCH=$(ARCH) XCONFIG=$(XCONFIG)
 
-xbuild: $(XDIR)/kotak
+# (the config header first: the recursive make reads CONFIG_TLS from it)
+xbuild: $(XHDR)
+	@$(MAKE) --no-print-directory $(XDIR)/kotak ARCH=$(ARCH) XCONFIG=$(XCONFIG)
 
 $(XDIR):
 	@mkdir -p $@
 
+ifneq ($(XSTAMP),)
+$(XSTAMP):
+	scripts/toolchain.sh $(ARCH) >/dev/null
+endif
+
 $(XDIR)/%.o: src/%.c $(XHDR) $(wildcard src/*.h) $(XSTAMP) | $(XDIR)
 	$(XCC) $(XINC) $(KOTAK_CFLAGS) $(CFLAGS) -c -o $@ $<
 
-$(XDIR)/kotak: $(XOBJS)
-	$(XCC) $(CFLAGS) $(LDFLAGS) $(KOTAK_LDFLAGS) -o $@ $(XOBJS)
+$(XDIR)/kotak: $(XOBJS) $(XBEARSSL)
+	$(XCC) $(CFLAGS) $(LDFLAGS) $(KOTAK_LDFLAGS) -o $@ $(XOBJS) $(XBEARSSL)
 	@$(XPFX)strip -s -o $@.stripped $@
+
+# rebuilt from scratch when the toolchain changed
+$(XDIR)/bearssl/libbearssl.a: $(XSTAMP) | $(XDIR)
+	@rm -rf $(XDIR)/bearssl
+	BEARSSL_SRC=$(BEARSSL_SRC) scripts/bearssl.sh lib $(XDIR)/bearssl "$(XCC)" "$(XPFX)ar" \
+		$(CFLAGS) -ffunction-sections -fdata-sections
 
 $(XDIR)/libkotak.a: $(XLIBOBJS)
 	@rm -f $@
 	$(XPFX)ar rcs $@ $^
 
-$(XDIR)/test_%: tests/unit/test_%.c tests/unit/t.h $(XDIR)/libkotak.a
-	$(XCC) $(XINC) $(KOTAK_CFLAGS) -O1 -g -o $@ $< $(XDIR)/libkotak.a $(KOTAK_LDFLAGS)
+$(XDIR)/test_%: tests/unit/test_%.c tests/unit/t.h $(XDIR)/libkotak.a $(XBEARSSL)
+	$(XCC) $(XINC) $(KOTAK_CFLAGS) -O1 -g $(LDFLAGS) $(KOTAK_LDFLAGS) -o $@ $< $(XDIR)/libkotak.a $(XBEARSSL)
 
-xunits: $(XUNITS)
+xunits: $(XHDR)
+	@$(MAKE) --no-print-directory $(XUNITS) ARCH=$(ARCH) XCONFIG=$(XCONFIG)
 
 # A named config: its own .config seeded from configs/NAME_defconfig (the
 # main .config is never read or written), then its own header.
@@ -116,15 +133,20 @@ size-cross:
 	   done; \
 	 done
 	@if [ -f build-mips/kotak ]; then \
-	   echo "per-module sizes, mips musl default (text+data+bss of build-mips/*.o; delta since the last make size):"; \
-	   mips-linux-gnu-size build-mips/*.o | awk 'NR > 1 { printf "%8d %s\n", $$4, $$6 }' | sort -n >build-mips/modules.now; \
-	   awk 'NR == FNR { old[$$2] = $$1; next } \
-	        { d = ($$2 in old) ? $$1 - old[$$2] : 0; \
-	          printf "  %8d  %-24s %s\n", $$1, $$2, d ? sprintf("%+d", d) : "" }' \
-	     $$(test -f build-mips/modules.last && echo build-mips/modules.last || echo /dev/null) build-mips/modules.now; \
+	   echo "per-module sizes, mips musl default (build-mips/*.o; flash = text+data; delta since the last make size):"; \
+	   mips-linux-gnu-size build-mips/*.o | \
+	     awk 'NR > 1 { f = $$6; sub(/.*\//, "", f); printf "%d %d %d %d %s\n", $$1 + $$2, $$1, $$2, $$3, f }' | \
+	     sort -n >build-mips/modules.now; \
+	   printf '  %8s %8s %6s %8s  %-14s %s\n' flash text data bss module delta; \
+	   awk 'FILENAME != "build-mips/modules.now" { old[$$5] = $$1; next } \
+	        { d = ($$5 in old) ? $$1 - old[$$5] : 0; \
+	          printf "  %8d %8d %6d %8d  %-14s %s\n", $$1, $$2, $$3, $$4, $$5, d ? sprintf("%+d", d) : ""; t += $$1 } \
+	        END { s = $(SIZE_BUDGET); "stat -c %s build-mips/kotak.stripped" | getline s; \
+	              printf "  %8d  all kotak objects (before --gc-sections); libc, BearSSL and ELF overhead: %d\n", t, s - t }' \
+	     $$(test -f build-mips/modules.last && echo build-mips/modules.last) build-mips/modules.now; \
 	   mv build-mips/modules.now build-mips/modules.last; \
-	   echo "largest symbols, mips musl default:"; \
-	   mips-linux-gnu-nm --size-sort -S build-mips/kotak | tail -n 12; \
+	   echo "largest code and data symbols, mips musl default (bss left out):"; \
+	   mips-linux-gnu-nm --size-sort -S build-mips/kotak | awk '$$3 !~ /^[bB]$$/' | tail -n 12; \
 	 fi
 
 # CI: the default mips musl build must stay within 300 KiB.  Prints a tally

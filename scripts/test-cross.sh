@@ -49,6 +49,8 @@ fi
 
 # 2. floating point (MIPS)
 FPRE='[[:space:]](lwc1|swc1|ldc1|sdc1|lwxc1|swxc1|ldxc1|sdxc1|mtc1|mfc1|mthc1|mfhc1|ctc1|cfc1|bc1[ft]l?|(add|sub|mul|div|abs|neg|mov|sqrt|madd|msub)\.[sdp]|cvt\.[a-z]+\.[a-z]+|(trunc|round|ceil|floor)\.[wl]\.[sd]|c\.[a-z]+\.[sd])[[:space:]]'
+# libgcc's floating-point helpers: __adddf3, __nedf2, __fixdfsi, __floatunsidf ...
+SOFTFP='^__((add|sub|mul|div|neg|abs|pow|eq|ne|lt|le|gt|ge|unord|cmp)[sdt]f[0-9]|fix(uns)?[sdt]f[sdt]i|float(un)?[sdt]i[sdt]f|extend[sdt]f[sdt]f2|trunc[sdt]f[sdt]f2)$'
 fp_funcs() {	# fp_funcs FILE...: "count function" for each function with FP instructions
 	"$objdump" -d "$@" 2>/dev/null | awk -v re="$FPRE" '
 		/^[0-9a-f]+ <.*>:$/ { fn = $2; sub(/^</, "", fn); sub(/>:$/, "", fn) }
@@ -72,9 +74,9 @@ mips*)
 		# kotak object may call them.
 		all=$(fp_funcs "$dir/kotak")
 		echo "    functions with FP instructions in $dir/kotak:" $(echo "$all" | awk '{print $2}')
-		other=$(echo "$all" | awk 'NF && $2 !~ /^__(add|sub|mul|div|neg|fix|fixuns|float|floatun|floatuns|extend|trunc|eq|ne|lt|le|gt|ge|unord|cmp)[a-z]*[sdt]f[0-9]?$/')
+		other=$(echo "$all" | awk -v re="$SOFTFP" 'NF && $2 !~ re')
 		calls=$(for o in "$dir"/*.o; do "${objdump%objdump}nm" -u "$o"; done 2>/dev/null |
-			awk '$2 ~ /^__[a-z]+[sdt]f[0-9]?$/ { print $2 }' | sort -u)
+			awk -v re="$SOFTFP" '$2 ~ re { print $2 }' | sort -u)
 		if [ -z "$other" ] && [ -z "$calls" ]; then
 			pass "soft-float binary: FP instructions only in libgcc soft-fp helpers, none called by kotak"
 		else
@@ -97,7 +99,7 @@ for t in "$dir"/test_*; do
 	echo "$out"
 	line=$(echo "$out" | grep -E '^[0-9]+ passed, [0-9]+ failed' | tail -n 1)
 	if [ -z "$line" ]; then
-		fail "unit $(basename "$t"): no result line (exit $rc)"
+		fail "unit $(basename "$t"): no result line (exit $rc$([ $rc = 132 ] && echo ": SIGILL, floating point on an FPU-less CPU?"))"
 		continue
 	fi
 	p=${line%% passed*}; f=${line#*passed, }; f=${f%% failed*}

@@ -66,14 +66,24 @@ emit(struct data_rd *d, const char *p, size_t n)
 	}
 }
 
+/* The header name (the first n buffered bytes) is one to drop? */
 static int
-hname_stripped(struct data_rd *d)
+hname_is(struct data_rd *d, size_t n, const char *name)
+{
+	char tmp[sizeof(d->hname) + 1];
+
+	memcpy(tmp, d->hname, n);
+	tmp[n] = '\0';
+	return strcaseeq(tmp, name);
+}
+
+static int
+hname_stripped(struct data_rd *d, size_t n)
 {
 	int i;
 
-	d->hname[d->hlen] = '\0';
 	for (i = 0; strip[i]; i++)
-		if (strcaseeq(d->hname, strip[i]))
+		if (hname_is(d, n, strip[i]))
 			return 1;
 	return 0;
 }
@@ -108,22 +118,36 @@ content(struct data_rd *d, char c)
 				emit(d, &c, 1);
 			break;
 		}
-		d->hlen = 0;
+		d->hlen = d->nlen = 0;
+		d->skip = 0;
 		d->hst = H_NAME;
 		/* fall through */
 	case H_NAME:
-		if (c == ':' || c == '\n' || c == ' ' || c == '\t' || d->hlen == sizeof(d->hname) - 1) {
-			d->skip = c == ':' && hname_stripped(d);
-			if (c == ':' && strcaseeq(d->hname, "received"))
-				d->received++;
-			if (!d->skip) {
-				emit(d, d->hname, d->hlen);
-				emit(d, &c, 1);
+		/* the name ends at ':', maybe after blanks (RFC 5322 4.5's
+		 * obsolete syntax, which Dovecot accepts: so must the filter) */
+		if (c == ':') {
+			size_t n = d->nlen ? d->nlen : d->hlen;
+			d->skip = hname_stripped(d, n);
+			d->received += hname_is(d, n, "received");
+		} else if (c == ' ' || c == '\t') {
+			if (!d->nlen)
+				d->nlen = d->hlen;
+		} else if (c != '\n' && !d->nlen) {
+			if (d->hlen < sizeof(d->hname)) {
+				d->hname[d->hlen++] = c;
+				break;
 			}
-			d->hst = d->skip ? H_SKIP : H_PASS;
-		} else {
-			d->hname[d->hlen++] = c;
 		}
+		if ((c == ' ' || c == '\t') && d->hlen < sizeof(d->hname)) {
+			d->hname[d->hlen++] = c;
+			break;
+		}
+		/* decided: ':' with a name to drop, or anything else passes */
+		if (!d->skip) {
+			emit(d, d->hname, d->hlen);
+			emit(d, &c, 1);
+		}
+		d->hst = d->skip ? H_SKIP : H_PASS;
 		break;
 	}
 	if (c == '\n' && d->hst != H_BODY)

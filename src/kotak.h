@@ -135,7 +135,7 @@ int	 alias_expand(const char *local, char out[][USER_MAX], int max);
 enum { DE_OK, DE_SIZE, DE_LINE, DE_IO, DE_LOOP };
 struct data_rd {
 	unsigned char st, hst, prev_crlf, skip;
-	unsigned char hlen;
+	unsigned char hlen, nlen;	/* header name buffered; its length before blanks */
 	char	 hname[24];
 	long long size, max;
 	long	 linelen;
@@ -163,6 +163,7 @@ struct proto {
 #define CF_HOLD		0x10	/* replies held back until c->hold (login brake) */
 
 #include "smtp_in.h"
+#include "pop3.h"
 
 struct conn {
 	int	 fd;		/* -1: free slot */
@@ -177,6 +178,7 @@ struct conn {
 	void	*tls;		/* TLS state (tls.c) or NULL */
 	union {
 		struct smtp_sess smtp;
+		struct pop3_sess pop3;
 	} u;
 };
 extern struct conn conns[CONFIG_MAX_CONNS];
@@ -208,7 +210,7 @@ int	 queue_init(void);
 int	 queue_tx_open(char *qid, char *tmppath, size_t);
 void	 queue_commit_add(struct conn *);
 void	 queue_commit_cancel(struct conn *);
-void	 queue_commit_run(void);
+void	 queue_sync(void);
 void	 queue_run(void);
 void	 queue_kick(void);			/* SIGUSR1: retry everything now */
 time_t	 queue_next(void);			/* monotonic time of the next queue work, 0 = none */
@@ -223,6 +225,7 @@ struct mbox_lock {
 };
 int	 mbox_lock_open(struct mbox_lock *, const char *user);	/* 0, 1 busy, -1 error */
 void	 mbox_unlock(struct mbox_lock *);
+void	 mbox_lock_note(struct mbox_lock *, off_t size);
 int	 mbox_from_line(char *, size_t, const char *sender, time_t);
 size_t	 mbox_quote(const char *in, size_t n, char *out, int *state);
 

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -25,6 +26,7 @@ struct listener {
 };
 static struct listener lst[CONFIG_MAX_LISTEN];
 static int nlst;
+static time_t accept_pause;	/* out of fds: stop polling listeners until then */
 
 extern void main_reload(void);
 
@@ -163,14 +165,21 @@ accept_one(struct listener *l)
 	struct sockaddr_storage ss;
 	socklen_t sl = sizeof(ss);
 	char ip[IP_MAX] = "?";
+	int one = 1;
 	int fd = accept(l->fd, (struct sockaddr *)&ss, &sl);
 
 	if (fd < 0) {
-		if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+		if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+			log_warn("accept: pausing new sessions for a second");
+			accept_pause = now + 1;	/* the pending connection waits in the backlog */
+		} else if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED) {
 			log_warn("accept");
+		}
 		return;
 	}
 	fcntl(fd, F_SETFD, FD_CLOEXEC);
+	/* replies leave whole, once per pass: Nagle would only add delayed-ACK waits */
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	if (ss.ss_family == AF_INET)
 		inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, ip, sizeof(ip));
 	else if (ss.ss_family == AF_INET6)
@@ -221,13 +230,15 @@ loop_run(void)
 		FD_ZERO(&wr);
 		FD_SET(sigpipe_fd[0], &rd);
 		maxfd = sigpipe_fd[0];
-		accepting = conn_count() < cfg.max_sessions;
+		accepting = conn_count() < cfg.max_sessions && now >= accept_pause;
 		for (i = 0; accepting && i < nlst; i++) {
 			FD_SET(lst[i].fd, &rd);
 			if (lst[i].fd > maxfd)
 				maxfd = lst[i].fd;
 		}
 		next = queue_next();
+		if (now < accept_pause && (!next || accept_pause < next))
+			next = accept_pause;
 		for (i = 0; i < CONFIG_MAX_CONNS; i++) {
 			struct conn *c = &conns[i];
 			if (c->fd < 0)
@@ -276,7 +287,6 @@ loop_run(void)
 					conn_write(c);
 			}
 		}
-		queue_commit_run();	/* group commit: one directory fsync for this pass */
 		for (i = 0; i < CONFIG_MAX_CONNS; i++) {
 			struct conn *c = &conns[i];
 			if (c->fd < 0)
@@ -298,5 +308,6 @@ loop_run(void)
 				conn_close(c);
 		}
 		queue_run();
+		queue_sync();	/* group commit: one sync for this pass's messages and deliveries */
 	}
 }

@@ -80,7 +80,7 @@ dotlock(struct mbox_lock *m)
 int
 mbox_lock_open(struct mbox_lock *m, const char *user)
 {
-	char dir[PATH_MAX_K], pid[64];
+	char dir[PATH_MAX_K];
 	struct stat st;
 	struct flock fl;
 	int lfd, n;
@@ -92,6 +92,11 @@ mbox_lock_open(struct mbox_lock *m, const char *user)
 		return errno = ENAMETOOLONG, -1;
 	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
 		return -1;
+	/* a directory others can write to lets them swap our dotlock or mbox */
+	if (lstat(dir, &st) < 0 || !S_ISDIR(st.st_mode) || (st.st_mode & 022) || st.st_uid != geteuid()) {
+		log_warnx("mbox %s: not a private directory of ours: refusing to deliver", dir);
+		return errno = EPERM, -1;
+	}
 	snprintf(m->lock, sizeof(m->lock), "%s.lock", m->path);
 	if ((lfd = dotlock(m)) == -2) {
 		m->lock[0] = '\0';
@@ -119,11 +124,8 @@ mbox_lock_open(struct mbox_lock *m, const char *user)
 		}
 		goto fail;
 	}
-	n = snprintf(pid, sizeof(pid), "kotak %d %lld\n", (int)getpid(), (long long)st.st_size);
-	if (write(lfd, pid, n) != n) {
-		/* the lock still holds; only crash recovery loses its hint */
-	}
 	close(lfd);
+	mbox_lock_note(m, st.st_size);
 	return 0;
 fail:
 	n = errno;
@@ -131,6 +133,20 @@ fail:
 	mbox_unlock(m);
 	errno = n;
 	return -1;
+}
+
+/* Record in the dotlock the mbox size a crash must cut back to. */
+void
+mbox_lock_note(struct mbox_lock *m, off_t size)
+{
+	char b[64];
+	int n = snprintf(b, sizeof(b), "kotak %d %lld\n", (int)getpid(), (long long)size);
+	int fd = open(m->lock, O_WRONLY | O_TRUNC | O_CLOEXEC | O_NOFOLLOW);
+
+	if (fd < 0 || write(fd, b, n) != n)
+		log_warn("mbox %s: cannot update its dotlock", m->lock);
+	if (fd >= 0)
+		close(fd);
 }
 
 void

@@ -3,16 +3,27 @@
  *
  * A queue file, spool/queue/QID, holds:
  *	KOTAK1 QID\n  T <arrival unix time>\n  F <sender>\n
- *	R <st> <user> <original recipient>\n ...   (st '-' pending, 'D' done)
+ *	R <st> <user> <original recipient>\n ...   (st '-' pending, 'D' done;
+ *	user "!" is a remote recipient, left for the relay)
  *	\n  <message, LF line ends>  KOTAK-END <20-digit message length>\n
- * It is written in spool/tmp/, fsynced, renamed and the directory fsynced
- * before the 250 (RFC 5321 6.1); messages that end in the same loop pass
- * share the directory fsync.  A recipient is marked done by overwriting its
- * status byte only after its mbox append was fsynced: a crash in between
+ *
+ * Durability, one sync per loop pass (queue_sync): messages whose DATA
+ * ended in this pass are renamed from spool/tmp/ into spool/queue/, the
+ * mbox appends of this pass are written, then one syncfs() makes all of it
+ * durable at once, and only then do the 250s go out and are recipients
+ * marked done.  A single process cannot have its fsyncs share a journal
+ * commit the way Postfix's many processes do; syncfs gives it that group
+ * commit (one journal commit per pass instead of three fsyncs per
+ * message), which is also what spares a router's flash.  Where syncfs is
+ * missing (ENOSYS) kotak falls back to fsync of each file and directory.
+ * A file renamed but not yet synced when the power goes may come back
+ * incomplete: its trailer does not match and it goes to spool/corrupt/;
+ * it never got its 250.
+ *
+ * A recipient is marked done (its status byte overwritten, as Postfix
+ * does) or the file removed only after the sync: a crash in between
  * delivers twice, never zero times.  The file's mtime is the time of its
  * next delivery attempt (as Postfix does), so deferrals cost no memory.
- * The done marks and the final unlink are not fsynced (flash wear): after
- * a power cut in the following seconds a message may be delivered twice.
  */
 #include "kotak.h"
 
@@ -24,6 +35,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <sys/syscall.h>
 #include <sys/time.h>
 #include <unistd.h>
 
@@ -33,6 +45,7 @@
 #define RING		64		/* queue ids waiting for a delivery attempt */
 #define SCAN_EVERY	60		/* seconds between queue directory scans */
 #define MIN_FREE	(64 * 1024)	/* spool space kept free beyond a message */
+#define MARKS		64		/* deliveries waiting for the pass's sync */
 
 static char qdir[PATH_MAX_K + 16], tdir[PATH_MAX_K + 16];
 static unsigned qcounter;
@@ -45,16 +58,58 @@ static int rhead, rcount;
 static time_t next_scan;	/* monotonic; 0 = scan now */
 static int kicked;
 
+/* After the sync: user "" removes the whole file, else marks that user done. */
+static struct mark {
+	char	 qid[QID_LEN + 1];
+	char	 user[USER_MAX];
+} marks[MARKS];
+static int nmarks, no_syncfs;
+static off_t pass_budget = SLICE;	/* message bytes copied per loop pass */
+
 static struct job {
-	int	 active, fd, deferred, remote, header_done, qstate;
+	int	 active, fd, deferred, remote, delivered, qstate;
 	char	 qid[QID_LEN + 1];
 	char	 sender[ADDR_MAX];
 	char	 user[USER_MAX];
 	time_t	 arrival;
 	off_t	 body_off, body_len, copied, mb_old;
 	off_t	 roff;		/* offset of the next envelope line to look at */
-	struct mbox_lock mb;
+	struct mbox_lock *mb;	/* the mailbox being appended to, NULL between */
 } job = { .fd = -1 };
+
+/*
+ * Mailboxes appended to in this pass stay locked until the pass's sync has
+ * made the appends durable (as Postfix's local holds its lock across the
+ * fsync).  The dotlock records each mbox's size before the pass's first
+ * append, so if kotak is killed before the recipients are marked done,
+ * the next locker cuts those appends off and the redelivery makes exactly
+ * one copy (mbox.c).  After the sync: unlock, then mark.
+ */
+#define HELD	8
+static struct held {
+	struct mbox_lock mb;
+	char	 user[USER_MAX];
+} held[HELD];
+static int nheld;
+
+static void
+held_release(void)
+{
+	int i;
+
+	for (i = 0; i < nheld; i++)
+		if (&held[i].mb != job.mb)	/* never one with an append under way */
+			mbox_unlock(&held[i].mb);
+	if (job.mb && job.mb != &held[0].mb) {
+		held[0] = *(struct held *)job.mb;
+		job.mb = &held[0].mb;
+	}
+	nheld = job.mb ? 1 : 0;
+	/* what came before the append under way is durable and about to be
+	 * marked done: a crash from now on may only cut from here */
+	if (job.mb)
+		mbox_lock_note(job.mb, job.mb_old);
+}
 
 /* ---- spool files ---- */
 
@@ -183,14 +238,42 @@ ring_add(const char *qid)
 	strlcpy_k(ring[(rhead + rcount++) % RING], qid, QID_LEN + 1);
 }
 
+/* Make everything written in this pass durable: one syncfs for the spool
+ * and the mailboxes (they share data_dir's file system unless an admin
+ * split them, then each gets its own). */
+static int
+sync_all(void)
+{
+#if defined(SYS_syncfs)
+	if (!no_syncfs) {
+		int fd = open(qdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), r;
+
+		if (fd < 0)
+			return -1;
+		r = (int)syscall(SYS_syncfs, fd);
+		close(fd);
+		return r;
+	}
+#endif
+	return fsync_dir(qdir);	/* the files themselves were fsynced one by one */
+}
+
+static void
+mark_done(int fd, const char *user);
+
+/* The end of a pass: rename this pass's messages into the queue, sync,
+ * then answer their clients and settle this pass's deliveries. */
 void
-queue_commit_run(void)
+queue_sync(void)
 {
 	struct conn *batch[CONFIG_MAX_CONNS];
 	char dst[PATH_MAX_K + 40];
-	int i, n = ncommit, err[CONFIG_MAX_CONNS], dirfail = 0;
+	int i, fd, n = ncommit, err[CONFIG_MAX_CONNS], syncerr = 0;
 
-	if (n == 0)
+	/* deliveries are settled in the pass that made them (under load that
+	 * pass also has commits, so they share its sync): waiting longer would
+	 * widen the window in which a crash delivers a message twice */
+	if (n == 0 && nmarks == 0 && nheld == (job.mb != NULL))
 		return;
 	/* replies below may run pipelined commands that end another message:
 	 * those join a fresh list for the next pass */
@@ -204,20 +287,20 @@ queue_commit_run(void)
 			continue;
 		s = &batch[i]->u.smtp;
 		snprintf(dst, sizeof(dst), "%s/%s", qdir, s->qid);
-		if (fsync(s->fd) < 0 || close(s->fd) < 0 || rename(s->tmp, dst) < 0)
+		if ((no_syncfs && fsync(s->fd) < 0) || close(s->fd) < 0 || rename(s->tmp, dst) < 0)
 			err[i] = errno ? errno : EIO;
 		s->fd = -1;
 	}
-	if (fsync_dir(qdir) < 0)
-		dirfail = errno;
+	if (sync_all() < 0)
+		syncerr = errno ? errno : EIO;
 	for (i = 0; i < n; i++) {
 		struct smtp_sess *s;
 
 		if (batch[i] == NULL)
 			continue;
 		s = &batch[i]->u.smtp;
-		if (!err[i] && dirfail)
-			err[i] = dirfail;
+		if (!err[i] && syncerr)
+			err[i] = syncerr;
 		if (err[i]) {
 			snprintf(dst, sizeof(dst), "%s/%s", qdir, s->qid);
 			unlink(dst);
@@ -227,6 +310,22 @@ queue_commit_run(void)
 		}
 		smtp_in_committed(batch[i], !err[i], err[i]);
 	}
+	held_release();
+	for (i = 0; i < nmarks && !syncerr; i++) {
+		snprintf(dst, sizeof(dst), "%s/%s", qdir, marks[i].qid);
+		if (!marks[i].user[0]) {
+			unlink(dst);
+			log_info("%s: removed", marks[i].qid);
+		} else if ((fd = open(dst, O_RDWR | O_CLOEXEC)) >= 0) {
+			mark_done(fd, marks[i].user);
+			close(fd);
+		}
+	}
+	if (syncerr && nmarks) {
+		errno = syncerr;
+		log_warn("queue: sync failed: %d deliveries will be made again", nmarks);
+	}
+	nmarks = 0;
 	for (i = 0; i < n; i++)
 		if (batch[i] != NULL)
 			conn_process(batch[i]);
@@ -260,7 +359,8 @@ queue_init(void)
 	snprintf(qdir, sizeof(qdir), "%s/spool/queue", cfg.data_dir);
 	snprintf(tdir, sizeof(tdir), "%s/spool/tmp", cfg.data_dir);
 	snprintf(p, sizeof(p), "%s/spool/corrupt", cfg.data_dir);
-	if (dir_private(cfg.data_dir) < 0 || dir_private(qdir) < 0 || dir_private(tdir) < 0 ||
+	snprintf(c, sizeof(c), "%s/spool", cfg.data_dir);
+	if (dir_private(cfg.data_dir) < 0 || dir_private(c) < 0 || dir_private(qdir) < 0 || dir_private(tdir) < 0 ||
 	    dir_private(p) < 0) {
 		log_warn("spool %s", p);
 		return -1;
@@ -271,6 +371,13 @@ queue_init(void)
 		return -1;
 	}
 	random_bytes(&qcounter, sizeof(qcounter));
+	no_syncfs = 1;
+#if defined(SYS_syncfs)
+	if ((fd = open(qdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >= 0) {
+		no_syncfs = syscall(SYS_syncfs, fd) < 0 && errno == ENOSYS;
+		close(fd);
+	}
+#endif
 	/* temp debris of an interrupted session: never acknowledged, remove */
 	if ((d = opendir(tdir)) != NULL) {
 		while ((de = readdir(d)) != NULL) {
@@ -311,15 +418,20 @@ queue_init(void)
 /* ---- local delivery: one recipient at a time, one slice per pass ---- */
 
 static void
+add_mark(const char *user)
+{
+	if (nmarks == MARKS)
+		queue_sync();	/* rare: many recipients in one pass */
+	strlcpy_k(marks[nmarks].qid, job.qid, sizeof(marks[0].qid));
+	strlcpy_k(marks[nmarks++].user, user, sizeof(marks[0].user));
+}
+
+static void
 job_finish(void)
 {
-	char p[PATH_MAX_K + 40];
 	struct timeval tv[2];
 	time_t age, delay;
 
-	if (job.mb.fd >= 0)
-		mbox_unlock(&job.mb);
-	snprintf(p, sizeof(p), "%s/%s", qdir, job.qid);
 	if (job.deferred || job.remote) {
 		/* back off with the message's age: 10 s, growing to 5 min;
 		 * remote recipients wait for the relay (not built yet) */
@@ -332,8 +444,12 @@ job_finish(void)
 		futimes(job.fd, tv);
 		log_info("%s: %s, next try in %llds", job.qid,
 		    job.deferred ? "deferred" : "remote recipients wait for the relay", (long long)delay);
+	} else if (job.delivered) {
+		add_mark("");	/* every recipient done: remove after the sync */
 	} else {
-		unlink(p);
+		char p[PATH_MAX_K + 40];
+		snprintf(p, sizeof(p), "%s/%s", qdir, job.qid);
+		unlink(p);	/* nothing was pending any more */
 		log_info("%s: removed", job.qid);
 	}
 	close(job.fd);
@@ -350,7 +466,7 @@ job_start(const char *qid)
 
 	snprintf(p, sizeof(p), "%s/%s", qdir, qid);
 	memset(&job, 0, sizeof(job));
-	job.mb.fd = -1;
+	job.mb = NULL;
 	if ((job.fd = open(p, O_RDWR | O_CLOEXEC)) < 0)
 		return -1;	/* already done and gone */
 	if (fstat(job.fd, &st) < 0 || (!kicked && st.st_mtime > time(NULL)) ||
@@ -366,18 +482,31 @@ job_start(const char *qid)
 
 /* Mark every pending line for `user` as done (the same mailbox gets one copy). */
 static void
-mark_done(const char *user)
+mark_done(int fd, const char *user)
 {
 	char l[ADDR_MAX + USER_MAX + 16];
 	off_t off = 0;
 	int n;
 	size_t ul = strlen(user);
 
-	while ((n = env_line(job.fd, off, l, sizeof(l))) > 0 && l[0]) {
+	while ((n = env_line(fd, off, l, sizeof(l))) > 0 && l[0]) {
 		if (l[0] == 'R' && l[2] == '-' && !strncmp(l + 4, user, ul) && l[4 + ul] == ' ')
-			pwrite(job.fd, "D", 1, off + 2);
+			if (pwrite(fd, "D", 1, off + 2) != 1)
+				break;	/* delivered twice rather than lost */
 		off += n;
 	}
+}
+
+/* This job already appended for `user` in this pass (a duplicate line)? */
+static int
+done_this_pass(const char *user)
+{
+	int i;
+
+	for (i = 0; i < nmarks; i++)
+		if (!strcmp(marks[i].qid, job.qid) && !strcmp(marks[i].user, user))
+			return 1;
+	return 0;
 }
 
 /* Next pending recipient at or after job.roff not yet handled; 0 if none. */
@@ -398,6 +527,8 @@ next_rcpt(void)
 			job.remote = 1;
 			continue;
 		}
+		if (done_this_pass(l + 4))
+			continue;
 		strlcpy_k(job.user, l + 4, sizeof(job.user));
 		return 1;
 	}
@@ -407,16 +538,34 @@ next_rcpt(void)
 static void
 deliver_fail(const char *why, int e)
 {
-	if (job.mb.fd >= 0 && job.header_done) {
-		/* leave the mbox exactly as it was */
-		if (ftruncate(job.mb.fd, job.mb_old) < 0)
-			log_warn("%s: mbox %s: truncate back to %lld", job.qid, job.mb.path, (long long)job.mb_old);
-	}
+	/* leave the mbox exactly as it was before this message */
+	if (ftruncate(job.mb->fd, job.mb_old) < 0)
+		log_warn("%s: mbox %s: truncate back to %lld", job.qid, job.mb->path, (long long)job.mb_old);
 	errno = e;
 	log_warn("%s: to=%s status=deferred (%s)", job.qid, job.user, why);
-	mbox_unlock(&job.mb);
+	job.mb = NULL;
 	job.deferred = 1;
 	job.user[0] = '\0';
+}
+
+/* The user's mailbox, locked: already in this pass, or now.  0, 1 busy, -1. */
+static int
+held_lock(const char *user)
+{
+	int i, r;
+
+	for (i = 0; i < nheld; i++)
+		if (!strcmp(held[i].user, user)) {
+			job.mb = &held[i].mb;
+			return 0;
+		}
+	if (nheld == HELD)
+		queue_sync();	/* settles the others; rare */
+	if ((r = mbox_lock_open(&held[nheld].mb, user)) != 0)
+		return r;
+	strlcpy_k(held[nheld].user, user, sizeof(held[0].user));
+	job.mb = &held[nheld++].mb;
+	return 0;
 }
 
 static int
@@ -443,15 +592,14 @@ deliver_step(void)
 	struct stat st;
 	ssize_t r;
 	size_t o;
-	off_t budget = SLICE;
 	int lk;
 
-	if (job.mb.fd < 0) {
+	if (job.mb == NULL) {
 		if (!job.user[0] && !next_rcpt()) {
 			job_finish();
 			return;
 		}
-		lk = mbox_lock_open(&job.mb, job.user);
+		lk = held_lock(job.user);
 		if (lk != 0) {
 			if (lk > 0)
 				log_info("%s: to=%s status=deferred (mailbox locked)", job.qid, job.user);
@@ -461,22 +609,21 @@ deliver_step(void)
 			job.user[0] = '\0';
 			return;
 		}
-		if (fstat(job.mb.fd, &st) < 0) {
+		if (fstat(job.mb->fd, &st) < 0) {
 			deliver_fail("stat", errno);
 			return;
 		}
 		job.mb_old = st.st_size;
 		job.copied = 0;
 		job.qstate = 0;
-		job.header_done = 1;
 		o = mbox_from_line(out, sizeof(out), job.sender, job.arrival);
 		o += snprintf(out + o, sizeof(out) - o, "Return-Path: <%s>\n", job.sender);
-		if (write_all(job.mb.fd, out, o) < 0) {
+		if (write_all(job.mb->fd, out, o) < 0) {
 			deliver_fail("write", errno);
 			return;
 		}
 	}
-	while (job.copied < job.body_len && budget > 0) {
+	while (job.copied < job.body_len && pass_budget > 0) {
 		size_t want = sizeof(in);
 		if ((off_t)want > job.body_len - job.copied)
 			want = job.body_len - job.copied;
@@ -486,26 +633,26 @@ deliver_step(void)
 			return;
 		}
 		o = mbox_quote(in, r, out, &job.qstate);
-		if (write_all(job.mb.fd, out, o) < 0) {
+		if (write_all(job.mb->fd, out, o) < 0) {
 			deliver_fail("write", errno);
 			return;
 		}
 		job.copied += r;
-		budget -= r;
+		pass_budget -= r;
 	}
 	if (job.copied < job.body_len)
 		return;	/* next pass */
 	o = mbox_quote("", 0, out, &job.qstate);	/* nothing held: body ends in LF */
 	out[o++] = '\n';	/* the blank line that ends an mbox message */
-	if (write_all(job.mb.fd, out, o) < 0 || fsync(job.mb.fd) < 0) {
+	if (write_all(job.mb->fd, out, o) < 0 || (no_syncfs && fsync(job.mb->fd) < 0)) {
 		deliver_fail("write", errno);
 		return;
 	}
-	mark_done(job.user);
+	add_mark(job.user);	/* marked done after the pass's sync */
+	job.delivered = 1;
 	log_info("%s: to=%s status=delivered mbox=%s size=%lld", job.qid, job.user,
-	    job.mb.path, (long long)job.body_len);
-	mbox_unlock(&job.mb);
-	job.header_done = 0;
+	    job.mb->path, (long long)job.body_len);
+	job.mb = NULL;	/* stays locked until the pass's sync */
 	job.user[0] = '\0';
 }
 
@@ -533,24 +680,32 @@ scan(void)
 	closedir(d);
 }
 
+/* Deliver until this pass's budget is spent; the appends made here become
+ * durable together in queue_sync. */
 void
 queue_run(void)
 {
-	if (!job.active) {
-		if (rcount == 0 && (next_scan == 0 || now >= next_scan))
-			scan();
-		while (rcount > 0 && !job.active) {
-			char qid[QID_LEN + 1];
-			strlcpy_k(qid, ring[rhead], sizeof(qid));
-			rhead = (rhead + 1) % RING;
-			rcount--;
-			job_start(qid);
+	int steps;
+
+	for (steps = 0; steps < 64 && pass_budget > 0; steps++) {
+		if (!job.active) {
+			if (rcount == 0 && (next_scan == 0 || now >= next_scan))
+				scan();
+			while (rcount > 0 && !job.active) {
+				char qid[QID_LEN + 1];
+				strlcpy_k(qid, ring[rhead], sizeof(qid));
+				rhead = (rhead + 1) % RING;
+				rcount--;
+				job_start(qid);
+			}
+			if (rcount == 0 && !job.active) {
+				kicked = 0;
+				break;
+			}
 		}
-		if (rcount == 0 && !job.active)
-			kicked = 0;
-	}
-	if (job.active)
 		deliver_step();
+	}
+	pass_budget = SLICE;
 }
 
 void
@@ -563,7 +718,7 @@ queue_kick(void)
 time_t
 queue_next(void)
 {
-	if (job.active || rcount > 0 || next_scan == 0 || ncommit > 0)
+	if (job.active || rcount > 0 || next_scan == 0 || ncommit > 0 || nmarks > 0)
 		return now;
 	return next_scan;
 }

@@ -510,9 +510,21 @@ void
 tls_end(struct conn *c)
 {
 	struct tls_slot *s = c->tls;
+	unsigned char *b;
+	size_t len;
 
 	if (s == NULL)
 		return;
+	if (s->hs_done && !(c->flags & CF_TLSWAIT)) {
+		/* close_notify, best effort: the socket is non-blocking */
+		br_ssl_engine_close(&s->sc.eng);
+		if (br_ssl_engine_current_state(&s->sc.eng) & BR_SSL_SENDREC) {
+			b = br_ssl_engine_sendrec_buf(&s->sc.eng, &len);
+			if (write(c->fd, b, len) < 0) {
+				/* the peer is gone: nothing to tell it */
+			}
+		}
+	}
 	creds[s->gen].refs--;
 	s->used = 0;
 	c->tls = NULL;

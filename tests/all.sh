@@ -36,6 +36,14 @@ fi
 tally "integration (static binary)" tests/run.sh --bin ./kotak --label static
 tally "integration (ASan+UBSan)" env ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 tests/run.sh --bin build-asan/kotak --label asan
+# Router targets (README "Cross builds"), in CI (CI=true) or with KOTAK_CROSS=1:
+# mips big-endian musl under qemu-user, the soft-float build on an FPU-less
+# 24Kc, and the 300 KiB size gate.  Toolchains are cached in /var/cache/kotak.
+if { [ -n "${CI:-}" ] && [ "${CI}" != false ]; } || [ "${KOTAK_CROSS:-0}" = 1 ]; then
+	tally "cross mips (qemu-user)" make --no-print-directory test-cross ARCH=mips
+	tally "cross mips-sf (qemu -cpu 24Kc)" make --no-print-directory test-cross ARCH=mips-sf
+	tally "size gate (mips musl, 300 KiB)" make --no-print-directory size-gate
+fi
 if [ "$S" -gt 0 ]; then
 	echo "$P passed, $F failed, $S skipped"
 else

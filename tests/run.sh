@@ -10,7 +10,6 @@
 set -u
 
 here=$(cd "$(dirname "$0")" && pwd)
-root=$(cd "$here/.." && pwd)
 bin=./kotak
 label=integ
 files=()
@@ -35,7 +34,7 @@ need_pkgs() {
 		cmd=${p%%:*}; pkg=${p#*:}
 		command -v "$cmd" >/dev/null 2>&1 || out="$out $pkg"
 	done
-	echo $out
+	echo "${out# }"
 }
 
 missing=$(need_pkgs)

@@ -270,7 +270,7 @@ class Kotak:
 
     def __init__(self, users=("alice", "bob", "admin"), aliases=None, main=None,
                  domains=(DOMAIN,), hostname=HOSTNAME, listen=None, dir=None,
-                 data_dir=None, start=True):
+                 data_dir=None, start=True, nofile=None):
         self.dir = dir or tempfile.mkdtemp(prefix="kt-")
         self.keep = False
         self.conf = os.path.join(self.dir, "kotak.conf")
@@ -287,6 +287,7 @@ class Kotak:
         self.listens = list(listen)
         self.proc = None
         self.logf = None
+        self.nofile = nofile        # RLIMIT_NOFILE for the daemon (EMFILE tests)
         Kotak.live.append(self)
         self.write_config()
         for u in users:
@@ -327,8 +328,15 @@ class Kotak:
         self.logf = open(self.log_path, "ab")
         self.logf.write(b"=== start %f\n" % time.time())
         self.logf.flush()
+        pre = None
+        if self.nofile:
+            import resource
+            lim = self.nofile
+
+            def pre():
+                resource.setrlimit(resource.RLIMIT_NOFILE, (lim, lim))
         self.proc = subprocess.Popen([BIN, "-c", self.conf], stdin=subprocess.DEVNULL,
-                                     stdout=self.logf, stderr=self.logf)
+                                     stdout=self.logf, stderr=self.logf, preexec_fn=pre)
         if wait:
             self.wait_ready()
         return self
@@ -734,3 +742,181 @@ def is_root():
 
 def file_mode(path):
     return stat.S_IMODE(os.stat(path).st_mode)
+
+
+# --------------------------------------------------------------------------
+# TLS and AUTH helpers (test_tls.py, test_auth.py)
+
+import base64 as _b64
+import ssl as _ssl
+
+
+def b64(s):
+    """Base64 of str/bytes as str (SASL responses)."""
+    return _b64.b64encode(s.encode() if isinstance(s, str) else s).decode()
+
+
+def sasl_plain(user, password, authzid=""):
+    return b64("%s\0%s\0%s" % (authzid, user, password))
+
+
+def tls_client_context(verify=False, ciphers=None, tls12_only=False):
+    """A client SSLContext; verify=False accepts kotak's self-signed cert."""
+    ctx = _ssl.SSLContext(_ssl.PROTOCOL_TLS_CLIENT)
+    if not verify:
+        ctx.check_hostname = False
+        ctx.verify_mode = _ssl.CERT_NONE
+    if tls12_only:
+        ctx.maximum_version = _ssl.TLSVersion.TLSv1_2
+    if ciphers:
+        ctx.set_ciphers(ciphers)
+    return ctx
+
+
+def smtp_wrap_tls(c, ctx=None, server_hostname=HOSTNAME, timeout=10.0):
+    """Do the TLS handshake on an Smtp (after 220 to STARTTLS, or at once on
+    an implicit-TLS port).  Bytes already read past the 220 would belong to
+    the cleartext phase: they are an error, so the caller sees them."""
+    check(not c.buf, "cleartext bytes after the STARTTLS reply: %r" % c.buf[:200])
+    ctx = ctx or tls_client_context()
+    c.s.settimeout(timeout)
+    c.s = ctx.wrap_socket(c.s, server_hostname=server_hostname)
+    c.s.settimeout(c.timeout)
+    return c
+
+
+def smtp_starttls(c, ctx=None, ehlo="client.example.org"):
+    """STARTTLS on an open Smtp session; then EHLO again (when ehlo)."""
+    c.ok("STARTTLS", 220)
+    smtp_wrap_tls(c, ctx)
+    if ehlo:
+        return c.ok("EHLO " + ehlo, 250)
+    return None
+
+
+def ehlo_keywords(r):
+    return [ln[4:].strip().upper() for ln in r.lines[1:]]
+
+
+def openssl(args, stdin=b"", timeout=20):
+    """Run openssl with args; CompletedProcess with str stdout/stderr."""
+    r = subprocess.run(["openssl"] + list(args), input=stdin, stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, timeout=timeout)
+    r.out = r.stdout.decode(errors="replace")
+    r.err = r.stderr.decode(errors="replace")
+    return r
+
+
+def make_cert(dir, name="cert", kind="ec", cn=HOSTNAME, days=30, extra=()):
+    """A self-signed cert + key with openssl: kind 'ec' (P-256) or 'rsa'
+    (2048).  Returns (cert_path, key_path)."""
+    cert = os.path.join(dir, name + ".pem")
+    key = os.path.join(dir, name + ".key")
+    newkey = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"] if kind == "ec" \
+        else ["-newkey", "rsa:2048"]
+    r = openssl(["req", "-x509", "-nodes"] + newkey + ["-keyout", key, "-out", cert,
+                "-days", str(days), "-subj", "/CN=" + cn,
+                "-addext", "subjectAltName=DNS:" + cn] + list(extra))
+    check(r.returncode == 0, "openssl req: %s" % r.err.strip()[-300:])
+    return cert, key
+
+
+def cert_fingerprint(pem_path):
+    """SHA-256 fingerprint 'AA:BB:..' of a PEM certificate (the first one)."""
+    r = openssl(["x509", "-in", pem_path, "-noout", "-fingerprint", "-sha256"])
+    check(r.returncode == 0, "openssl x509: %s" % r.err.strip())
+    return r.out.strip().split("=", 1)[1]
+
+
+class KotakTls(Kotak):
+    """A Kotak whose listeners name their protocol: listen=[(addr, port,
+    proto), ...] (proto smtp, submission, smtps); lists={key: [values]} adds
+    `list` options to config kotak (cleartext_auth_net).  Implicit-TLS
+    listeners are probed with a TLS handshake when waiting for readiness."""
+
+    def __init__(self, listen=None, lists=None, protos=("smtp",), **kw):
+        self.lists = dict(lists or {})
+        if listen is None:
+            listen = [(LOOPBACK, free_port(), p) for p in protos]
+        listen = [tuple(l) if len(l) == 3 else (l[0], l[1], "smtp") for l in listen]
+        Kotak.__init__(self, listen=listen, **kw)
+
+    def config_text(self):
+        text = make_config(self.hostname, self.domains, self.data_dir, self.users_file,
+                           self.main, (), self.aliases)
+        head, sep, rest = text.partition("\n\n")
+        lines = [head]
+        for k, vals in self.lists.items():
+            for v in vals:
+                lines.append("\tlist %s %s" % (k, uci_quote(v)))
+        out = "\n".join(lines) + sep + rest
+        for addr, port, proto in self.listens:
+            out += "config listen\n\toption proto '%s'\n\toption address %s\n\toption port '%d'\n\n" % (
+                proto, uci_quote(addr), port)
+        return out
+
+    def addr_of(self, proto):
+        """(host, port) of the first listener of proto."""
+        for a, p, pr in self.listens:
+            if pr == proto:
+                return (a, p)
+        raise AssertionError("no %s listener" % proto)
+
+    def wait_ready(self, timeout=8.0):
+        for host, port, proto in self.listens:
+            end = time.monotonic() + timeout
+            while True:
+                if self.proc.poll() is not None:
+                    raise AssertionError("kotak exited with %s at start: %s" % (
+                        self.proc.returncode, " | ".join(self.log_tail(5))))
+                try:
+                    c = Smtp(host, port, timeout=2)
+                    try:
+                        if proto == "smtps":
+                            smtp_wrap_tls(c, timeout=2)
+                        r = c.reply(2)
+                        if r.code == 220:
+                            c.send(b"QUIT\r\n")
+                            try:
+                                c.reply(1)
+                            except Exception:
+                                pass
+                    finally:
+                        c.close()
+                    break
+                except (OSError, Closed, AssertionError):
+                    if time.monotonic() > end:
+                        raise AssertionError("kotak did not accept on %s:%d (%s): %s" % (
+                            host, port, proto, " | ".join(self.log_tail(5))))
+                    time.sleep(0.05)
+
+    def connect(self, timeout=5.0, src=None, greet=True, addr=None, proto=None, ctx=None):
+        """Open a session; proto picks the listener.  smtps: the TLS handshake
+        is done before the greeting is read."""
+        if addr is None:
+            if proto is None:
+                addr = self.listens[0][:2]
+                proto = self.listens[0][2]
+            else:
+                addr = self.addr_of(proto)
+        c = Smtp(addr[0], addr[1], timeout=timeout, src=src)
+        if proto == "smtps":
+            smtp_wrap_tls(c, ctx)
+        if greet:
+            r = c.reply()
+            if r.code != 220:
+                raise AssertionError("greeting: %r" % r.text)
+            c.greeting = r
+        return c
+
+    def tls_session(self, proto="smtp", helo="client.example.org", ctx=None, **kw):
+        """EHLO, STARTTLS (unless smtps), EHLO: a session ready for AUTH."""
+        c = self.connect(proto=proto, ctx=ctx, **kw)
+        r = c.ok("EHLO " + helo, 250)
+        if proto != "smtps":
+            r = smtp_starttls(c, ctx, helo)
+        c.ehlo = r
+        return c
+
+    def login(self, c, user, password=DEFAULT_PASSWORD, code=235):
+        return c.ok("AUTH PLAIN " + sasl_plain(user, password), code)

@@ -144,6 +144,24 @@ def concurrent_sessions_no_interleaving():
 
 
 @test
+def log_lines_per_message():
+    # issue 2: one log line per message with queue id, from, to, size, status
+    m = kt.msg("logged", to="carol@example.lan")
+    r = K.send(["carol@example.lan"], m, sender="logme@example.org")
+    eq(r.code, 250, "final dot")
+    K.wait_count("carol", K.count("carol"))
+    ids = kt.queue_id_from(r.text)
+    def lines():
+        return [ln for ln in K.log().splitlines() if any(i in ln for i in ids)]
+    kt.wait_for(lambda: any("delivered" in ln for ln in lines()), 3, 0.1, "a delivered log line")
+    ls = lines()
+    check(any("logme@example.org" in ln and re.search(r"size=\d+", ln) for ln in ls),
+          "no log line with queue id, sender and size: %r" % ls)
+    check(any("carol" in ln and "delivered" in ln for ln in ls),
+          "no log line with queue id, recipient and status: %r" % ls)
+
+
+@test
 def symlinked_inbox_not_followed():
     # RELIABILITY: open with O_NOFOLLOW; a symlink INBOX must not be written through
     target = os.path.join(K.dir, "victim")
