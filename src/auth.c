@@ -41,9 +41,26 @@ slot(const char *ip, int create)
 	return old;
 }
 
+/* The user name as typed, fit for a log line that fail2ban parses: only
+ * [A-Za-z0-9._@+-], the rest becomes '?', so no name can forge a line. */
+static const char *
+log_safe(const char *s, char *out, size_t n)
+{
+	size_t i;
+
+	for (i = 0; s[i] && i + 1 < n; i++) {
+		char c = s[i];
+		out[i] = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		    (c && strchr("._@+-", c)) ? c : '?';
+	}
+	out[i] = '\0';
+	return out;
+}
+
 const char *
 auth_check(const char *ip, const char *user, const char *pass)
 {
+	char safe[65];
 	const char *name = users_find(user);
 	const char *hash = name ? users_hash(name) : NULL;
 	int i, ok = pwhash_check(pass, hash);	/* always one full hash */
@@ -56,8 +73,22 @@ auth_check(const char *ip, const char *user, const char *pass)
 	i = slot(ip, 1);
 	tab[i].fails++;
 	tab[i].last = now;
-	log_warnx("auth failed ip=%s user=%.64s%s", ip, user, has_ctl(user) ? " (control chars)" : "");
+	log_warnx("auth failed ip=%s user=%s", ip, log_safe(user, safe, sizeof(safe)));
 	return NULL;
+}
+
+/* Seconds this address must still wait before its next password is even
+ * checked: the brake holds new sessions too, not only the failure reply. */
+int
+auth_wait(const char *ip)
+{
+	int i = slot(ip, 0);
+	time_t until;
+
+	if (i < 0)
+		return 0;
+	until = tab[i].last + auth_delay(ip);
+	return until > now ? (int)(until - now) : 0;
 }
 
 int

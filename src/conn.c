@@ -131,6 +131,8 @@ conn_hold(struct conn *c, int secs)
 {
 	c->flags |= CF_HOLD | CF_PAUSE;
 	c->hold = now + secs;
+	if (c->deadline)
+		c->deadline += secs;	/* our delay is not the client's idle time */
 }
 
 void

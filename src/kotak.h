@@ -108,6 +108,9 @@ extern const int proto_ports[PROTO_NUM];
 int	 cfg_load(const char *path, struct cfg *, char *err, size_t errlen);
 int	 cfg_is_local_domain(const char *domain);
 
+/* main.c */
+int	 main_give(const char *path);	/* chown to option user when root */
+
 /* users.c: the users file, loaded into memory. */
 int	 users_load(const char *path, char *err, size_t errlen);
 const char *users_find(const char *name);	/* canonical name or NULL */
@@ -118,6 +121,7 @@ int	 user_name_ok(const char *);
 /* auth.c: logins for every protocol, with the per-IP failure brake. */
 const char *auth_check(const char *ip, const char *user, const char *pass);	/* canonical name or NULL */
 int	 auth_delay(const char *ip);	/* seconds to hold a failure reply from ip */
+int	 auth_wait(const char *ip);	/* seconds before ip's next password may be checked */
 int	 auth_allowed(const struct conn *);	/* TLS on, or cleartext allowed for this client */
 
 /* addr.c: RFC 5321 paths. */

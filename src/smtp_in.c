@@ -642,13 +642,22 @@ do_cmd(struct conn *c, char *line)
 #undef VERB
 }
 
+/* Would this line have a password checked? */
+static int
+checks_password(const struct smtp_sess *s, const char *line)
+{
+	if (s->authst == AU_PLAIN || s->authst == AU_PASS)
+		return strcmp(line, "*") != 0;
+	return !strncasecmp(line, "AUTH PLAIN ", 11) && strcmp(line + 11, "=");
+}
+
 static void
 smtp_input(struct conn *c)
 {
 	struct smtp_sess *s = &c->u.smtp;
 	char *line, *lf;
 	long n;
-	int done;
+	int done, w;
 	size_t used;
 
 	while (c->fd >= 0 && !(c->flags & (CF_PAUSE | CF_CLOSE))) {
@@ -688,11 +697,18 @@ smtp_input(struct conn *c)
 			bad(c, "500 5.5.2 Error: line too long%s", "");
 		else if ((long)strlen(line) != n - 1 - (n >= 2 && line[n - 2] == '\0'))
 			bad(c, "500 5.5.2 Error: NUL character in command%s", "");
-		else
+		else if (checks_password(s, line) && (w = auth_wait(c->ip)) > 0) {
+			/* the brake: this line waits, whole, until the address may try again */
+			if (n >= 2 && line[n - 2] == '\0')
+				line[n - 2] = '\r';
+			line[n - 1] = '\n';
+			conn_hold(c, w);
+			return;
+		} else
 			do_cmd(c, line);
 		buf_drop(&c->in, n);
-		if (s->st != ST_DATA && s->st != ST_COMMIT)
-			c->deadline = now + cfg.timeout;
+		if (s->st != ST_DATA && s->st != ST_COMMIT)	/* the client's turn starts after a hold */
+			c->deadline = ((c->flags & CF_HOLD) ? c->hold : now) + cfg.timeout;
 	}
 }
 

@@ -40,9 +40,11 @@ static struct tls_slot slots[CONFIG_TLS_SLOTS];
 
 /* A loaded certificate and key.  Two generations, so a reload never pulls
  * the key from under a session still using the old one. */
+#define CHAIN_BYTES	16384	/* DER of the whole chain (static: no malloc, no leak) */
 struct tls_cred {
 	br_x509_certificate chain[CHAIN_MAX];
-	size_t	 nchain;
+	size_t	 nchain, used;
+	unsigned char der[CHAIN_BYTES];
 	br_skey_decoder_context key;
 	int	 refs, loaded;
 };
@@ -136,15 +138,15 @@ static int
 add_cert(void *arg, const char *name, unsigned char *der, size_t len)
 {
 	struct tls_cred *c = arg;
-	unsigned char *copy;
 
 	if (strcmp(name, "CERTIFICATE") && strcmp(name, "X509 CERTIFICATE"))
 		return 0;
-	if (c->nchain == CHAIN_MAX || (copy = malloc(len)) == NULL)
+	if (c->nchain == CHAIN_MAX || len > CHAIN_BYTES - c->used)
 		return -1;
-	memcpy(copy, der, len);
-	c->chain[c->nchain].data = copy;
+	memcpy(c->der + c->used, der, len);
+	c->chain[c->nchain].data = c->der + c->used;
 	c->chain[c->nchain++].data_len = len;
+	c->used += len;
 	return 0;
 }
 
@@ -166,11 +168,7 @@ add_key(void *arg, const char *name, unsigned char *der, size_t len)
 static void
 cred_free(struct tls_cred *c)
 {
-	size_t i;
-
-	for (i = 0; i < c->nchain; i++)
-		free(c->chain[i].data);
-	memset(c, 0, sizeof(*c));
+	memset(c, 0, sizeof(*c));	/* wipes the key too */
 }
 
 /* The leaf certificate must carry the public half of the key. */
@@ -387,6 +385,11 @@ tls_load(int create, char *err, size_t errlen)
 			snprintf(err, errlen, "tls: cannot create %s: %s", certp, strerror(errno));
 			return -1;
 		}
+		/* `kotak cert` as root before the first start: the daemon reads them */
+		main_give(cfg.data_dir);
+		main_give(d);
+		main_give(certp);
+		main_give(keyp);
 	}
 	if (pem_each(certp, add_cert, c, err, errlen) < 0 || pem_each(keyp, add_key, c, err, errlen) < 0)
 		goto fail;

@@ -13,7 +13,8 @@
  *   input is held back;
  * - in the header section Status, X-Status, X-UID, X-IMAP, X-IMAPbase,
  *   X-Keywords and Content-Length fields (and their continuation lines)
- *   are dropped, Received: fields are counted;
+ *   are dropped, blanks before the colon allowed, Received: fields are
+ *   counted; a name longer than data_rd's buffer passes;
  * - output stops at the first byte over the size or line limit. */
 #include "kotak.h"
 #include "fuzz.h"
@@ -21,6 +22,8 @@
 #include <unistd.h>
 
 static int ofd = -1;
+
+#define HNAME_MAX	sizeof(((struct data_rd *)0)->hname)
 
 struct run {
 	long	 done_at;	/* bytes used up to and including the end marker, -1: none */
@@ -105,18 +108,36 @@ ref_filter(const unsigned char *c, size_t n, unsigned char *out, size_t *olen)
 		} else if (line[0] == ' ' || line[0] == '\t') {
 			emit = !skip;
 		} else {
-			for (j = 0; j < L; j++)
-				if (line[j] == ':' || line[j] == '\n' || line[j] == ' ' || line[j] == '\t' || j == 23)
-					break;
-			if (j < L) {	/* the name is complete */
-				/* data.c compares the name as a C string: a NUL
-				 * in it ends the name ("Status\0x:" is dropped) */
-				size_t nl = strnlen((const char *)line, j);
-				skip = line[j] == ':' && is_stripped(line, nl);
-				if (line[j] == ':' && nl == 8 && !strncasecmp((const char *)line, "received", 8))
-					recv++;
+			/* the name: up to ':', maybe after blanks (obsolete
+			 * syntax); at most sizeof(hname) bytes, blanks included,
+			 * are buffered: a longer name passes */
+			long nlen = -1;
+			int decided = 0;
+
+			for (j = 0; j < L && !decided; j++) {
+				unsigned char ch = line[j];
+				decided = 1;
+				if (ch == ':') {
+					/* data.c compares the name as a C string: a NUL
+					 * in it ends the name ("Status\0x:" is dropped) */
+					size_t nl = strnlen((const char *)line, nlen >= 0 ? (size_t)nlen : j);
+					skip = is_stripped(line, nl);
+					if (nl == 8 && !strncasecmp((const char *)line, "received", 8))
+						recv++;
+				} else if (ch == ' ' || ch == '\t') {
+					if (nlen < 0)
+						nlen = (long)j;
+					if (j < HNAME_MAX)
+						decided = 0;
+				} else if (ch != '\n' && nlen < 0 && j < HNAME_MAX) {
+					decided = 0;
+				}
+				if (decided && ch != ':')
+					skip = 0;
+			}
+			if (decided)
 				emit = !skip;
-			}	/* else: a name still held back at the end */
+			/* else: a name still held back at the end */
 		}
 		if (emit && out) {
 			memcpy(out + *olen, line, L);

@@ -13,8 +13,9 @@
  *   5: the session came in on the submission listener (AUTH required)
  *   6: option auth_any_sender
  * auth.c is stubbed too (a real SHA512-crypt per attempt would make each
- * run milliseconds): alice / secret logs in, anything else fails, and the
- * brake's hold is released at once, as the loop does when it expires.
+ * run milliseconds): alice / secret logs in, anything else fails and
+ * counts for the brake, whose hold is released at once by moving `now`
+ * to its end, as the loop does when it expires.
  * Checks: every reply is "DDD" + ' ' or '-' + text + CRLF, with no CR, LF
  * or NUL in the text; a multi-line reply keeps its code; the output buffer
  * never overflows (conn_reply's "output buffer full" is a bug by its own
@@ -92,6 +93,8 @@ commit_run(void)
 	if (c == NULL) {
 		c = &conns[0];	/* the only slot in use: a login brake expires */
 		if (c->fd >= 0 && (c->flags & CF_HOLD)) {
+			if (c->hold > now)
+				now = c->hold;
 			c->flags &= ~CF_HOLD;
 			conn_resume(c);
 		}
@@ -104,23 +107,39 @@ commit_run(void)
 	conn_process(c);
 }
 
-/* ---- stubs: auth.c */
+/* ---- stubs: auth.c (one client address; state reset for every input) */
 
 static int cleartext_ok;
+static unsigned auth_fails;
+static time_t auth_last;
 
 const char *
 auth_check(const char *ip, const char *user, const char *pass)
 {
 	FZ_ASSERT(ip && user && pass);
-	if (strcaseeq(user, "alice") && !strcmp(pass, "secret"))
+	if (strcaseeq(user, "alice") && !strcmp(pass, "secret")) {
+		auth_fails = 0;
 		return users_find(user);
+	}
+	auth_fails++;
+	auth_last = now;
 	return NULL;
 }
 
 int
 auth_delay(const char *ip)
 {
-	return 2;
+	unsigned f = auth_fails > 5 ? 5 : auth_fails;
+
+	return f ? 2 << (f - 1) : 0;
+}
+
+int
+auth_wait(const char *ip)
+{
+	time_t until = auth_last + auth_delay(ip);
+
+	return auth_fails && until > now ? (int)(until - now) : 0;
 }
 
 int
@@ -261,6 +280,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	commit_fail = (ctl & 4) != 0;
 	cleartext_ok = (ctl & 16) != 0;
 	cfg.auth_any_sender = (ctl & 64) != 0;
+	auth_fails = 0;
+	auth_last = 0;
+	now = 1000;
 
 	FZ_ASSERT((fd = open("/dev/null", O_RDWR | O_CLOEXEC)) >= 0);
 	c = conn_new(fd, "192.0.2.7", ctl & 32 ? PROTO_SUBMISSION : PROTO_SMTP, &smtp_in_proto);
