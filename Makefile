@@ -97,7 +97,7 @@ unit: $(UNITS)
 ASAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 asan: build/config.h
 	@mkdir -p build-asan
-	$(if $(BEARSSL_LIB),BEARSSL_SRC=$(BEARSSL_SRC) scripts/bearssl.sh lib build-asan/bearssl gcc ar -O1 -g -fsanitize=address$(,)undefined)
+	$(if $(BEARSSL_LIB),BEARSSL_SRC=$(BEARSSL_SRC) scripts/bearssl.sh lib build-asan/bearssl gcc ar -O1 -g -fsanitize=address$(,)undefined -DBR_LE_UNALIGNED=0 -DBR_BE_UNALIGNED=0)
 	gcc $(KOTAK_CFLAGS) $(ASAN_FLAGS) -o build-asan/kotak $(SRCS) $(if $(BEARSSL_LIB),build-asan/bearssl/libbearssl.a)
 
 # Build tools first (fresh Debian 12, as root): musl-gcc, kconfiglib.

@@ -50,8 +50,17 @@
 enum { PH_START, PH_SCAN, PH_DONE };
 enum { EX_LOCK, EX_JOURNAL, EX_APPEND };
 
-/* Scratch for the scanner and the expunge: used within one call only. */
+/* Scratch for the scanner and the expunge, and a read cache: output
+ * buffers are small (Kconfig OBUF), so one locked read of sbuf's size
+ * feeds many of them.  rc says whose message sbuf holds; any other use
+ * of sbuf, and closing that mailbox, drop it. */
 static char sbuf[32768];
+static struct {
+	const struct mailbox *mb;
+	uint32_t i;
+	uint64_t off;
+	size_t len;
+} rc;
 
 /* One expunge at a time in the whole daemon (a second waits): its lock
  * (the dotlock and the write-locked fd) stays here across loop passes. */
@@ -61,7 +70,7 @@ static struct {
 	int	 jfd, ph;
 	uint32_t xi, first, hash;
 	uint64_t src, s, t, z, d;
-} ex = { .jfd = -1 };
+} ex;	/* in .bss: jfd is set before each use */
 
 /* The journal's last bytes: it is complete only if they check out. */
 struct jtrl {
@@ -232,19 +241,21 @@ idx_write(struct mailbox *mb, uint32_t from, uint32_t to, int mode)
 	int whole = mode == IW_ALL;
 	char p[PATH_MAX_K + 16], t[PATH_MAX_K + 24];
 	size_t len = (to - from) * sizeof(struct mb_rec);
+	struct mb_hdr h;
 	int fd, r = -1;
 
 	mb->h.magic = MB_MAGIC;
 	mb->h.count = mb->n;
 	mb->h.sum = hdr_sum(&mb->h);
+	h = mb->h;
 	path(mb, p, ".", ".idx");
 	snprintf(t, sizeof(t), "%s.tmp", p);
 	fd = open(whole ? t : p, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW | (whole ? O_TRUNC : 0), 0600);
 	if (fd < 0)
 		goto out;
-	if (pwrite(fd, mb->rec + from, len, sizeof(mb->h) + from * sizeof(struct mb_rec)) == (ssize_t)len &&
+	if (pwrite(fd, mb->rec + from, len, sizeof(h) + from * sizeof(struct mb_rec)) == (ssize_t)len &&
 	    (mode == IW_FLAGS || ((whole || from == to || fdatasync(fd) == 0) &&
-	    pwrite(fd, &mb->h, sizeof(mb->h), 0) == sizeof(mb->h))) && (!whole || fsync(fd) == 0))
+	    pwrite(fd, &h, sizeof(h), 0) == sizeof(h))) && (!whole || fsync(fd) == 0))
 		r = 0;
 	close(fd);
 	if (whole && (r < 0 || rename(t, p) < 0)) {
@@ -339,11 +350,12 @@ static int
 scan_slice(struct mailbox *mb)
 {
 	struct mb_scan *s = &mb->sc;
-	uint64_t budget = SCAN_SLICE;
+	long budget = SCAN_SLICE;
 	ssize_t r;
 	size_t i, k;
 	char *lf;
 
+	rc.mb = NULL;
 	while (s->pos < s->end && budget > 0) {
 		r = pread(mb->fd, sbuf, s->end - s->pos < sizeof(sbuf) ? s->end - s->pos : sizeof(sbuf), s->pos);
 		if (r <= 0) {
@@ -398,6 +410,7 @@ mailbox_close(struct mailbox *mb)
 	if (mb->fd >= 0)
 		close(mb->fd);
 	mb->fd = -1;
+	rc.mb = NULL;
 	if (mb->old != &mb->last)
 		unmap(&mb->old, &mb->ocap);
 	unmap(&mb->rec, &mb->cap);
@@ -480,22 +493,27 @@ rebuild:
 	return 0;
 }
 
-/* UIDs: records from base on that match an old record (same hash, in
- * order) take its UID and flags, the others new UIDs; when a new one would
- * sit before a kept one, UIDs cannot ascend: new UIDVALIDITY, all renumbered. */
+/* UIDs: a record from base on that matches an unused old record (same
+ * hash; searched from after the last match, so in-order mailboxes cost
+ * one compare each) takes its UID and flags, the others new UIDs.  When
+ * that cannot give ascending UIDs with the new ones last, new UIDVALIDITY
+ * and everything renumbered. */
 static void
 assign(struct mailbox *mb)
 {
-	uint32_t i, j = 0, k, fresh = 0, keep = 1;
+	uint32_t i, j = 0, k, t, fresh = 0, keep = 1, last = 0;
 
 	for (i = mb->base; i < mb->n; i++) {
-		for (k = j; k < mb->on && mb->old[k].hash != mb->rec[i].hash; k++)
-			;
-		if (k < mb->on) {
-			keep &= !fresh;
-			mb->rec[i].uid = mb->old[k].uid;
+		for (t = 0, k = j; t < mb->on; t++, k = k + 1 == mb->on ? 0 : k + 1)
+			if (mb->old[k].uid && mb->old[k].hash == mb->rec[i].hash)
+				break;
+		if (t < mb->on) {
+			if (fresh || mb->old[k].uid <= last)
+				keep = 0;
+			last = mb->rec[i].uid = mb->old[k].uid;
 			mb->rec[i].flags = mb->old[k].flags;
-			j = k + 1;
+			mb->old[k].uid = 0;
+			j = k + 1 == mb->on ? 0 : k + 1;
 		} else {
 			fresh = 1;
 		}
@@ -551,10 +569,18 @@ mailbox_sync(struct mailbox *mb)
 	rdlock(mb, F_UNLCK);
 	if (r != 0)
 		return r;
+	if (mb->old == &mb->last) {
+		/* scanned again from its From_ line (checked above): the same message */
+		if (mb->base < mb->n) {
+			mb->rec[mb->base].uid = mb->last.uid;
+			mb->rec[mb->base].flags = mb->last.flags;
+		}
+		mb->on = 0;
+	}
 	assign(mb);
 	if (mb->sc.rebuild)
 		idx_write(mb, 0, mb->n, IW_ALL);
-	else if (mb->base < mb->n || mb->dirty || mb->on)
+	else if (mb->base < mb->n || mb->dirty || mb->old)
 		idx_write(mb, mb->base, mb->n, IW_ADD);
 	if (mb->old != &mb->last)
 		unmap(&mb->old, &mb->ocap);
@@ -574,7 +600,10 @@ mailbox_resync(struct mailbox *mb)
 	mb->rec = NULL;
 	mb->cap = mb->n = 0;
 	mb->phase = PH_START;
-	mb->sub = 1;	/* index everything again */
+	mb->sub = 1;	/* index everything again, from the file now at the path */
+	close(mb->fd);
+	mb->fd = -1;
+	rc.mb = NULL;
 	while ((r = mailbox_sync(mb)) == MB_MORE)
 		;
 	mb->sub = 0;
@@ -638,17 +667,29 @@ mailbox_read(struct mailbox *mb, uint32_t i, char *buf, size_t n, uint64_t pos)
 {
 	struct stat st;
 	long r = -1;
-	int lk = rdlock(mb, F_RDLCK);
+	int lk;
 
-	if (lk)
-		return -lk;
-	if (fstat(mb->fd, &st) == 0) {
-		if (mtime_ns(&st) != mb->seen_mtime && !rec_ok(mb, i))
-			errno = ESTALE;	/* the file changed and our message moved */
-		else if ((r = pread(mb->fd, buf, n, pos)) >= 0)
-			mb->seen_mtime = mtime_ns(&st);
+	if (rc.mb != mb || rc.i != i || pos < rc.off || pos + n > rc.off + rc.len) {
+		if ((lk = rdlock(mb, F_RDLCK)) != 0)
+			return -lk;
+		rc.mb = NULL;
+		if (fstat(mb->fd, &st) == 0) {
+			if (mtime_ns(&st) != mb->seen_mtime && !rec_ok(mb, i))
+				errno = ESTALE;	/* the file changed and our message moved */
+			else if ((r = pread(mb->fd, sbuf, sizeof(sbuf), pos)) >= 0) {
+				mb->seen_mtime = mtime_ns(&st);
+				rc.mb = mb;
+				rc.i = i;
+				rc.off = pos;
+				rc.len = r;
+			}
+		}
+		rdlock(mb, F_UNLCK);
+		if (r < 0)
+			return r;
 	}
-	rdlock(mb, F_UNLCK);
+	r = pos + n > rc.off + rc.len ? rc.off + rc.len - pos : n;
+	memcpy(buf, sbuf + (pos - rc.off), r);
 	return r;
 }
 
@@ -714,6 +755,7 @@ copy(int fd, uint64_t off, uint64_t len, int to, uint32_t *h)
 {
 	ssize_t r;
 
+	rc.mb = NULL;
 	while (len) {
 		r = pread(fd, sbuf, len < sizeof(sbuf) ? len : sizeof(sbuf), off);
 		if (r <= 0)
@@ -787,6 +829,7 @@ ex_start(struct mailbox *mb)
 		errno = ENOTSUP;
 		return -1;
 	}
+	ex.jfd = -1;
 	if ((r = mbox_lock_open(&ex.lk, mb->user)) != 0)
 		return r > 0 ? MB_BUSY : -1;
 	ex.owner = mb;
@@ -859,7 +902,8 @@ mailbox_expunge(struct mailbox *mb)
 {
 	struct mailbox *m = mb;
 	struct jtrl tr;
-	uint64_t budget = test_delay > 0 ? 65536 : COPY_SLICE, stop;
+	long budget = test_delay > 0 ? 65536 : COPY_SLICE;
+	uint64_t stop;
 	size_t k;
 	ssize_t r;
 	char p[PATH_MAX_K + 16];

@@ -84,8 +84,10 @@ void	 mailbox_close(struct mailbox *);
  * after checking that the message is still where the index says.
  * -1 with errno ESTALE: the mbox was rewritten under us. */
 int	 mailbox_locate(struct mailbox *, uint32_t i, uint64_t *start, uint64_t *end);
-/* Read from the mbox at pos under a reader lock (taken and dropped here);
- * bytes read, 0 at EOF, -MB_BUSY, or -1 (ESTALE: message i moved). */
+/* Read message i's bytes from pos: up to 32 KiB are read at once under a
+ * reader lock (taken and dropped here) and later calls for the same
+ * message are served from that copy.  Bytes read, 0 at EOF, -MB_BUSY, or
+ * -1 (ESTALE: message i moved). */
 long	 mailbox_read(struct mailbox *, uint32_t i, char *buf, size_t n, uint64_t pos);
 
 /* Write changed flags back (a few KiB); remove the MS_DEL messages from the

@@ -22,6 +22,12 @@ static char path[64];
 static struct cfg c1, c2;
 
 static void
+cleanup(void)
+{
+	unlink(path);
+}
+
+static void
 str_ok(const char *s, size_t size)
 {
 	size_t n = strnlen(s, size), i;
@@ -112,6 +118,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		snprintf(path, sizeof(path), "/tmp/kotak-fuzz-cfg.XXXXXX");
 		FZ_ASSERT((fd = mkstemp(path)) >= 0);
 		close(fd);
+		atexit(cleanup);
 	}
 	{
 		FILE *f = fopen(path, "wb");
