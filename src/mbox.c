@@ -8,6 +8,7 @@
  * kotak is killed mid-append, the next locker finds the dead PID and cuts
  * the partial message off, so the mbox always parses cleanly.
  */
+#define _GNU_SOURCE	/* F_OFD_SETLK */
 #include "kotak.h"
 
 #include <errno.h>
@@ -18,6 +19,16 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+/* Open-file-description locks (Linux 3.15) where the C library knows
+ * them: a POSIX lock would vanish when any other fd of the mbox in this
+ * process closes (a POP3 reader finishing while we append).  They
+ * conflict with POSIX locks of other programs just the same. */
+#if defined(F_OFD_SETLK)
+#define SETLK F_OFD_SETLK
+#else
+#define SETLK F_SETLK
+#endif
 
 #define STALE_SECS 300	/* foreign dotlocks older than this are broken (Dovecot: 5 min) */
 
@@ -116,7 +127,7 @@ mbox_lock_open(struct mbox_lock *m, const char *user)
 	memset(&fl, 0, sizeof(fl));
 	fl.l_type = F_WRLCK;
 	fl.l_whence = SEEK_SET;
-	if (fcntl(m->fd, F_SETLK, &fl) < 0) {
+	if (fcntl(m->fd, SETLK, &fl) < 0 && (errno != EINVAL || fcntl(m->fd, F_SETLK, &fl) < 0)) {
 		if (errno == EAGAIN || errno == EACCES) {
 			mbox_unlock(m);
 			close(lfd);

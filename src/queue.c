@@ -607,7 +607,20 @@ deliver_step(void)
 		job.mb_old = st.st_size;
 		job.copied = 0;
 		job.qstate = 0;
-		o = mbox_from_line(out, sizeof(out), job.sender, job.arrival);
+		o = 0;
+		if (st.st_size > 0) {	/* another program may have left no blank line */
+			char t[2] = { '\n', '\n' };
+			off_t k = st.st_size >= 2 ? 2 : 1;
+			if (pread(job.mb->fd, t + 2 - k, k, st.st_size - k) != k) {
+				deliver_fail("read mbox", errno);
+				return;
+			}
+			if (t[1] != '\n')
+				out[o++] = '\n';
+			if (t[1] != '\n' || t[0] != '\n')
+				out[o++] = '\n';
+		}
+		o += mbox_from_line(out + o, sizeof(out) - o, job.sender, job.arrival);
 		o += snprintf(out + o, sizeof(out) - o, "Return-Path: <%s>\n", job.sender);
 		if (write_all(job.mb->fd, out, o) < 0) {
 			deliver_fail("write", errno);
