@@ -239,12 +239,11 @@ cfg_load(const char *path, struct cfg *c, char *err, size_t errlen)
 	for (;;) {
 		char *got = fgets(line, sizeof(line), f);
 		p.line++;
-		if (got && strlen(line) == sizeof(line) - 1 && line[sizeof(line) - 2] != '\n')
-			r = perr(&p, "line too long");
-		else if (got)
-			r = tokenize(line, tok, 4, &ntok);
-		else
-			r = 0, ntok = 0;
+		if (got && strlen(line) == sizeof(line) - 1 && line[sizeof(line) - 2] != '\n') {
+			perr(&p, "line too long");
+			goto fail;
+		}
+		r = got ? tokenize(line, tok, 4, &ntok) : (ntok = 0);
 		if (r == -1)
 			r = perr(&p, "unterminated quote");
 		else if (r == -2)
@@ -348,6 +347,11 @@ cfg_load(const char *path, struct cfg *c, char *err, size_t errlen)
 	}
 	if (!c->hostname[0] && gethostname(c->hostname, sizeof(c->hostname) - 1) < 0)
 		strlcpy_k(c->hostname, "localhost", sizeof(c->hostname));
+	/* it goes into greetings and headers, and may be the local domain */
+	if (strpbrk(c->hostname, " @\t<>()[]\\\"") || !c->hostname[0]) {
+		snprintf(err, errlen, "%s: option hostname: '%s' is not a host name", path, c->hostname);
+		return -1;
+	}
 	if (c->ndomain == 0)
 		strlcpy_k(c->domain[c->ndomain++], c->hostname, sizeof(c->domain[0]));
 	if (c->data_dir[0] != '/' || strlen(c->data_dir) > 160) {

@@ -69,7 +69,7 @@ static void sha512_store(unsigned char *p, uint64_t v)
 static void sha512_block(struct sha512 *c, const unsigned char *p)
 {
 	uint64_t w[16], v[8], t1, t2;
-	int i, j;
+	int i;
 
 	memcpy(v, c->h, sizeof(v));
 	for (i = 0; i < 80; i++) {
@@ -85,10 +85,15 @@ static void sha512_block(struct sha512 *c, const unsigned char *p)
 		    (v[6] ^ (v[4] & (v[5] ^ v[6]))) + sha512_k[i] + w[i & 15];
 		t2 = (ROR(v[0], 28) ^ ROR(v[0], 34) ^ ROR(v[0], 39)) +
 		    ((v[0] & v[1]) | (v[2] & (v[0] | v[1])));
-		for (j = 7; j > 0; j--) {
-			v[j] = v[j - 1];
-		}
-		v[4] += t1;
+		/* written out: as a loop gcc makes it a memmove call per round
+		 * (10x slower with musl's memmove) */
+		v[7] = v[6];
+		v[6] = v[5];
+		v[5] = v[4];
+		v[4] = v[3] + t1;
+		v[3] = v[2];
+		v[2] = v[1];
+		v[1] = v[0];
 		v[0] = t1 + t2;
 	}
 	for (i = 0; i < 8; i++) {

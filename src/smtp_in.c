@@ -697,6 +697,8 @@ smtp_input(struct conn *c)
 			bad(c, "500 5.5.2 Error: line too long%s", "");
 		else if ((long)strlen(line) != n - 1 - (n >= 2 && line[n - 2] == '\0'))
 			bad(c, "500 5.5.2 Error: NUL character in command%s", "");
+		else if (has_ctl(line))	/* a bare CR, ESC...: never echoed back */
+			bad(c, "500 5.5.2 Error: control character in command%s", "");
 		else if (checks_password(s, line) && (w = auth_wait(c->ip)) > 0) {
 			/* the brake: this line waits, whole, until the address may try again */
 			if (n >= 2 && line[n - 2] == '\0')

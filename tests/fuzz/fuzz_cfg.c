@@ -16,7 +16,7 @@
  * hostname, which becomes the only domain when none is listed: a hostname
  * like 'a@b' or 'a b' ends up as a local domain (reported to the lead).
  * 0 makes that a failure again. */
-#define ALLOW_UNCHECKED_HOSTNAME_DOMAIN 1
+#define ALLOW_UNCHECKED_HOSTNAME_DOMAIN 0
 
 static char path[64];
 static struct cfg c1, c2;

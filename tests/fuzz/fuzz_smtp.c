@@ -155,7 +155,7 @@ auth_allowed(const struct conn *c)
  * inside the argument comes back inside the reply text (reported to the
  * lead; harmless to others, the client only confuses itself).  0 makes a
  * bare CR in a reply a failure again. */
-#define ALLOW_ECHOED_CR 1
+#define ALLOW_ECHOED_CR 0
 
 static void
 replies_ok(struct conn *c)

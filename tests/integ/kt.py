@@ -836,6 +836,7 @@ class KotakTls(Kotak):
 
     def __init__(self, listen=None, lists=None, protos=("smtp",), **kw):
         self.lists = dict(lists or {})
+        self._auto_ports = listen is None
         if listen is None:
             listen = [(LOOPBACK, free_port(), p) for p in protos]
         listen = [tuple(l) if len(l) == 3 else (l[0], l[1], "smtp") for l in listen]
@@ -854,6 +855,19 @@ class KotakTls(Kotak):
             out += "config listen\n\toption proto '%s'\n\toption address %s\n\toption port '%d'\n\n" % (
                 proto, uci_quote(addr), port)
         return out
+
+    def start(self, wait=True):
+        """As Kotak.start; when the ports were picked here and one was taken
+        meanwhile by another process (free_port races), pick new ones."""
+        for attempt in range(3):
+            try:
+                return Kotak.start(self, wait)
+            except AssertionError as e:
+                if not (self._auto_ports and "Address already in use" in str(e)) or attempt == 2:
+                    raise
+                self.kill9()
+                self.listens = [(a, free_port(), p) for a, _, p in self.listens]
+                self.write_config()
 
     def addr_of(self, proto):
         """(host, port) of the first listener of proto."""

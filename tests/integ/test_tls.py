@@ -727,7 +727,10 @@ def garbage_handshake_closes_only_that_session():
     garbage_closes(b"GET / HTTP/1.0\r\n\r\n")
     garbage_closes(b"\x16\x03\x01\xff\xff" + b"\x00" * 64)  # record longer than allowed
     garbage_closes(b"\x80\x2e\x01\x03\x01" + b"\x00" * 45)  # SSLv2-style hello
-    garbage_closes(b"\x16\x03\x03\x00\x10" + os.urandom(16))
+    garbage_closes(b"\x16\x03\x03\x00\x10\x01\x00\x00\x0c" + b"\xff" * 12)  # ClientHello, bad body
+    garbage_closes(b"\x16\x03\x03\x00\x10\x02\x00\x00\x0c" + b"\x00" * 12)  # a ServerHello
+    garbage_closes(b"\x17\x03\x03\x00\x10" + b"\x00" * 16)                  # app data first
+    garbage_closes(b"\x15\x03\x03\x00\x02\x02\x28")                          # fatal alert
     garbage_closes(b"\x00" * 200, proto="smtp")            # after STARTTLS
     garbage_closes(b"QUIT\r\n", proto="submission")
     other.ok("NOOP", 250)
