@@ -29,6 +29,8 @@
 #define _GNU_SOURCE	/* mremap, F_OFD_SETLK */
 #include "kotak.h"
 
+#include <dirent.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -1060,4 +1062,34 @@ fail:
 	mbox_unlock(&ex.lk);
 	errno = r;
 	return -1;
+}
+
+/* At start: finish the expunges a crash interrupted.  Their journals hold
+ * kept messages that mutt would not see until the next POP3 login. */
+void
+mailbox_recover_all(void)
+{
+	char p[PATH_MAX_K + 64];
+	struct mailbox mb;
+	struct dirent *de;
+	struct stat st;
+	DIR *d;
+	int r, n;
+
+	snprintf(p, sizeof(p), "%s/mail", cfg.data_dir);
+	if ((d = opendir(p)) == NULL)
+		return;
+	while ((de = readdir(d)) != NULL) {
+		if (!user_name_ok(de->d_name))
+			continue;
+		snprintf(p, sizeof(p), "%s/mail/%s/.INBOX.exp", cfg.data_dir, de->d_name);
+		if (stat(p, &st) < 0)
+			continue;
+		mailbox_open(&mb, de->d_name, "INBOX");
+		for (n = 0; (r = mailbox_sync(&mb)) == MB_MORE && n < 100000; n++)
+			;
+		log_info("mailbox %s: interrupted expunge %s", de->d_name, r == 0 ? "finished" : "left for later");
+		mailbox_close(&mb);
+	}
+	closedir(d);
 }

@@ -100,6 +100,7 @@ int	 mailbox_expunge(struct mailbox *);
  * where their UIDs are now; a message that is gone gets MS_GONE.  -1 when
  * the UIDs could not be kept. */
 int	 mailbox_resync(struct mailbox *);
+void	 mailbox_recover_all(void);	/* at start: finish interrupted expunges */
 
 /* The line at p[0..n) (at least its first 64 bytes) is mboxrd-quoted: ^>+From */
 int	 mailbox_quoted(const char *p, size_t n);

@@ -1,5 +1,6 @@
 /* main.c: command line, startup, privileges, reload; then the loop. */
 #include "kotak.h"
+#include "mailbox.h"
 
 #include <errno.h>
 #include <grp.h>
@@ -152,6 +153,9 @@ main(int argc, char **argv)
 	umask(077);
 	if (queue_init() < 0)
 		fatalx("cannot use data_dir %s", cfg.data_dir);
+#if ENABLE_POP3
+	mailbox_recover_all();
+#endif
 	if (!cfg.cert[0] && tls_load(1, err, sizeof(err)) < 0)
 		log_warnx("%s: TLS is off until this is fixed", err);
 	log_info("kotak %s started, %d listener(s), data_dir %s", KOTAK_VERSION, cfg.nlisten, cfg.data_dir);
