@@ -53,6 +53,7 @@ void	 random_bytes(void *, size_t);
 int	 b64_decode(const char *in, unsigned char *out, size_t max);	/* length or -1 */
 void	 b64_encode(const unsigned char *in, size_t n, char *out, size_t max);
 int	 set_nonblock(int fd);
+int	 give_to_user(const char *path);	/* chown to option user when root */
 
 /* log.c */
 void	 log_init(int to_syslog);
@@ -107,9 +108,6 @@ extern const char *proto_names[PROTO_NUM];
 extern const int proto_ports[PROTO_NUM];
 int	 cfg_load(const char *path, struct cfg *, char *err, size_t errlen);
 int	 cfg_is_local_domain(const char *domain);
-
-/* main.c */
-int	 main_give(const char *path);	/* chown to option user when root */
 
 /* users.c: the users file, loaded into memory. */
 int	 users_load(const char *path, char *err, size_t errlen);
@@ -220,6 +218,7 @@ void	 queue_kick(void);			/* SIGUSR1: retry everything now */
 time_t	 queue_next(void);			/* monotonic time of the next queue work, 0 = none */
 int	 queue_space_ok(long long need);
 int	 queue_trailer(int fd, long long bodylen);
+int	 queue_rcpt_done(const char *qid, const char *user);
 
 /* mbox.c: locked mbox append. */
 struct mbox_lock {
@@ -230,6 +229,7 @@ struct mbox_lock {
 int	 mbox_lock_open(struct mbox_lock *, const char *user);	/* 0, 1 busy, -1 error */
 void	 mbox_unlock(struct mbox_lock *);
 void	 mbox_lock_note(struct mbox_lock *, off_t size);
+int	 mbox_lock_add(struct mbox_lock *, const char *qid, off_t off);
 int	 mbox_from_line(char *, size_t, const char *sender, time_t);
 size_t	 mbox_quote(const char *in, size_t n, char *out, int *state);
 

@@ -63,20 +63,6 @@ main_reload(void)
 	log_info("reloaded %s", cfg_path);
 }
 
-/* Root made path for the daemon, which runs as option user: hand it over.
- * 0, or -1 when there is no such user. */
-int
-main_give(const char *path)
-{
-	struct passwd *pw;
-
-	if (!cfg.user[0] || geteuid() != 0)
-		return 0;
-	if ((pw = getpwnam(cfg.user)) == NULL)
-		return -1;
-	return chown(path, pw->pw_uid, pw->pw_gid);
-}
-
 static void
 drop_privileges(void)
 {

@@ -32,12 +32,19 @@
 
 #define STALE_SECS 300	/* foreign dotlocks older than this are broken (Dovecot: 5 min) */
 
-/* A dotlock left by a dead kotak: undo its partial append.  1 if handled. */
+/*
+ * A dotlock left by a dead kotak: "kotak PID SIZE" and then one line
+ * "QID OFFSET" for each append it began, in order.  The appends whose
+ * recipients the queue had marked done stay; the mbox is cut back to the
+ * start of the first one not marked (or to SIZE when there is none, as an
+ * interrupted expunge leaves it), so each message ends up there once.
+ * 1 if handled.
+ */
 static int
 recover_dead(struct mbox_lock *m)
 {
-	char b[64], *e;
-	long long pid, size;
+	char b[4096], user[USER_MAX], *e, *l, *d;
+	long long pid, size, cut;
 	struct stat st;
 	int fd = open(m->lock, O_RDONLY | O_CLOEXEC | O_NOFOLLOW), n;
 
@@ -54,14 +61,49 @@ recover_dead(struct mbox_lock *m)
 	size = strtoll(e, &e, 10);
 	if (*e != '\n' || pid <= 0 || size < 0 || kill((pid_t)pid, 0) == 0 || errno != ESRCH)
 		return 0;
-	if (stat(m->path, &st) == 0 && st.st_size > size) {
-		if (truncate(m->path, size) < 0)
+	/* the mailbox's user: the directory name above INBOX */
+	strlcpy_k(user, "", sizeof(user));
+	if ((d = strrchr(m->path, '/')) != NULL) {
+		*d = '\0';
+		if ((l = strrchr(m->path, '/')) != NULL)
+			strlcpy_k(user, l + 1, sizeof(user));
+		*d = '/';
+	}
+	cut = size;	/* no appends listed (an expunge, or locked only): back to SIZE */
+	for (l = e + 1; (e = strchr(l, '\n')) != NULL && e - l > QID_LEN + 1; l = e + 1) {
+		char qid[QID_LEN + 1];
+
+		memcpy(qid, l, QID_LEN);
+		qid[QID_LEN] = '\0';
+		cut = -1;	/* all listed appends done: keep everything */
+		if (!queue_rcpt_done(qid, user)) {
+			cut = strtoll(l + QID_LEN + 1, NULL, 10);
+			break;
+		}
+	}
+	if (cut >= 0 && stat(m->path, &st) == 0 && st.st_size > cut) {
+		if (truncate(m->path, cut) < 0)
 			return 0;
 		log_warnx("mbox %s: cut %lld bytes of an append interrupted by a crash",
-		    m->path, (long long)(st.st_size - size));
+		    m->path, (long long)(st.st_size - cut));
 	}
 	unlink(m->lock);
 	return 1;
+}
+
+/* Before an append: name it in the dotlock, for recover_dead. */
+int
+mbox_lock_add(struct mbox_lock *m, const char *qid, off_t off)
+{
+	char b[64];
+	int n = snprintf(b, sizeof(b), "%s %lld\n", qid, (long long)off);
+	int fd = open(m->lock, O_WRONLY | O_APPEND | O_CLOEXEC | O_NOFOLLOW), r;
+
+	if (fd < 0)
+		return -1;
+	r = write(fd, b, n) == n ? 0 : -1;
+	close(fd);
+	return r;
 }
 
 static int
@@ -146,16 +188,22 @@ fail:
 	return -1;
 }
 
-/* Record in the dotlock the mbox size a crash must cut back to. */
+/* Record in the dotlock the mbox size a crash must cut back to, and no
+ * appends yet.  Written beside it and renamed over it, so the dotlock is
+ * never seen empty (the lock itself holds throughout). */
 void
 mbox_lock_note(struct mbox_lock *m, off_t size)
 {
-	char b[64];
+	char b[64], tmp[PATH_MAX_K + 24];
 	int n = snprintf(b, sizeof(b), "kotak %d %lld\n", (int)getpid(), (long long)size);
-	int fd = open(m->lock, O_WRONLY | O_TRUNC | O_CLOEXEC | O_NOFOLLOW);
+	int fd;
 
-	if (fd < 0 || write(fd, b, n) != n)
+	snprintf(tmp, sizeof(tmp), "%s.%d", m->lock, (int)getpid());
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0 || write(fd, b, n) != n || rename(tmp, m->lock) < 0) {
 		log_warn("mbox %s: cannot update its dotlock", m->lock);
+		unlink(tmp);
+	}
 	if (fd >= 0)
 		close(fd);
 }

@@ -124,6 +124,7 @@ held_release(void)
 	 * marked done: a crash from now on may only cut from here */
 	if (job.mb) {
 		mbox_lock_note(job.mb, job.mb_old);
+		mbox_lock_add(job.mb, job.qid, job.mb_old);
 		held[0].base = job.mb_old;
 	}
 }
@@ -225,6 +226,29 @@ env_load(int fd, const char *qid, struct job *j)
 	return pending;
 }
 
+/* Is user's recipient line in queue file qid marked done (or the file
+ * gone, which happens only when every recipient is done)?  For mbox.c's
+ * crash recovery. */
+int
+queue_rcpt_done(const char *qid, const char *user)
+{
+	char p[PATH_MAX_K + 40], l[ADDR_MAX + USER_MAX + 16];
+	size_t ul = strlen(user);
+	off_t off = 0;
+	int fd, n, done = 1;
+
+	snprintf(p, sizeof(p), "%s/%s", qdir, qid);
+	if (strlen(qid) != QID_LEN || strchr(qid, '/') || (fd = open(p, O_RDONLY | O_CLOEXEC)) < 0)
+		return 1;
+	while ((n = env_line(fd, off, l, sizeof(l))) > 0 && l[0]) {
+		if (l[0] == 'R' && l[2] == '-' && !strncmp(l + 4, user, ul) && l[4 + ul] == ' ')
+			done = 0;
+		off += n;
+	}
+	close(fd);
+	return done;
+}
+
 /* ---- group commit ---- */
 
 void
@@ -309,7 +333,6 @@ queue_sync(void)
 		}
 		smtp_in_committed(batch[i], !err[i], err[i]);
 	}
-	held_release();
 	for (i = 0; i < nmarks && !markerr; i++) {
 		snprintf(dst, sizeof(dst), "%s/%s", qdir, marks[i].qid);
 		if (!marks[i].user[0]) {
@@ -323,6 +346,7 @@ queue_sync(void)
 	if (markerr && nmarks)
 		log_warnx("queue: a mailbox fsync failed: %d deliveries will be made again", nmarks);
 	nmarks = 0;
+	held_release();	/* after the marks: a crash before leaves the dotlock, which knows */
 	for (i = 0; i < n; i++)
 		if (batch[i] != NULL)
 			conn_process(batch[i]);
@@ -621,6 +645,10 @@ deliver_step(void)
 				out[o++] = '\n';
 		}
 		o += mbox_from_line(out + o, sizeof(out) - o, job.sender, job.arrival);
+		if (mbox_lock_add(job.mb, job.qid, job.mb_old) < 0) {
+			deliver_fail("note in dotlock", errno);
+			return;
+		}
 		o += snprintf(out + o, sizeof(out) - o, "Return-Path: <%s>\n", job.sender);
 		if (write_all(job.mb->fd, out, o) < 0) {
 			deliver_fail("write", errno);

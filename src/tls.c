@@ -386,10 +386,10 @@ tls_load(int create, char *err, size_t errlen)
 			return -1;
 		}
 		/* `kotak cert` as root before the first start: the daemon reads them */
-		main_give(cfg.data_dir);
-		main_give(d);
-		main_give(certp);
-		main_give(keyp);
+		give_to_user(cfg.data_dir);
+		give_to_user(d);
+		give_to_user(certp);
+		give_to_user(keyp);
 	}
 	if (pem_each(certp, add_cert, c, err, errlen) < 0 || pem_each(keyp, add_key, c, err, errlen) < 0)
 		goto fail;

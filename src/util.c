@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <pwd.h>
 #include <unistd.h>
 
 time_t now;
@@ -205,4 +206,18 @@ b64_encode(const unsigned char *in, size_t n, char *out, size_t max)
 		out[o++] = i + 2 < n ? b64[v & 63] : '=';
 	}
 	out[o < max ? o : max - 1] = '\0';
+}
+
+/* Root made path for the daemon, which runs as option user: hand it over.
+ * 0, or -1 when there is no such user. */
+int
+give_to_user(const char *path)
+{
+	struct passwd *pw;
+
+	if (!cfg.user[0] || geteuid() != 0)
+		return 0;
+	if ((pw = getpwnam(cfg.user)) == NULL)
+		return -1;
+	return chown(path, pw->pw_uid, pw->pw_gid);
 }

@@ -130,9 +130,54 @@ crash_recovery(void)
 	CHECK(system(s) == 0);
 }
 
+/* A dead kotak's dotlock lists its appends: those whose queue file is gone
+ * (all recipients done) stay, the mbox is cut at the first one still due. */
+static void
+recovery_keeps_marked_appends(void)
+{
+	struct mbox_lock m;
+	char d[] = "/tmp/kotak-unit-mbox2XXXXXX", p[400], s[200];
+	struct stat st;
+	pid_t pid;
+	int fd;
+
+	CHECK(mkdtemp(d) != NULL);
+	strcpy(cfg.data_dir, d);
+	snprintf(p, sizeof(p), "%s/mail/u", d);
+	CHECK(mkdir_p(p, 0700) == 0);
+	snprintf(p, sizeof(p), "%s/spool/queue", d);
+	CHECK(mkdir_p(p, 0700) == 0);
+	CHECK(queue_init() == 0);
+	/* the second append's queue file still has u pending */
+	snprintf(p, sizeof(p), "%s/spool/queue/bbbbbbbbbbbbbbbb", d);
+	fd = open(p, O_CREAT | O_WRONLY, 0600);
+	CHECK(write(fd, "KOTAK1 bbbbbbbbbbbbbbbb\nT 0\nF a@b\nR - u u@x\n\nx\n", 48) == 48);
+	close(fd);
+	snprintf(p, sizeof(p), "%s/mail/u/INBOX", d);
+	fd = open(p, O_CREAT | O_WRONLY, 0600);
+	CHECK(write(fd, "From a x\n\nold\n\nFrom b y\n\none\n\nFrom c z\n\ntw", 44) == 44);
+	close(fd);
+	pid = fork();
+	if (pid == 0)
+		_exit(0);
+	waitpid(pid, NULL, 0);
+	snprintf(p, sizeof(p), "%s/mail/u/INBOX.lock", d);
+	fd = open(p, O_CREAT | O_WRONLY, 0600);
+	snprintf(s, sizeof(s), "kotak %d 14\naaaaaaaaaaaaaaaa 14\nbbbbbbbbbbbbbbbb 30\n", (int)pid);
+	CHECK(write(fd, s, strlen(s)) > 0);
+	close(fd);
+	CHECK_INT(mbox_lock_open(&m, "u"), 0);
+	CHECK(fstat(m.fd, &st) == 0);
+	CHECK_INT(st.st_size, 30);	/* "aaa.." (gone: done) kept, "bbb.." cut */
+	mbox_unlock(&m);
+	snprintf(s, sizeof(s), "rm -rf %s", d);
+	CHECK(system(s) == 0);
+}
+
 int
 main(int argc, char **argv)
 {
-	static const struct t_case tc[] = { T(quote), T(from_line), T(locking), T(crash_recovery), { 0, 0 } };
+	static const struct t_case tc[] = { T(quote), T(from_line), T(locking), T(crash_recovery),
+		T(recovery_keeps_marked_appends), { 0, 0 } };
 	return t_main(tc, argc, argv);
 }
