@@ -23,7 +23,7 @@ STRIP ?= $(CROSS_COMPILE)strip
 CFLAGS  ?= -Os -fno-asynchronous-unwind-tables -fno-unwind-tables
 LDFLAGS ?=
 # What kotak needs whatever the packager passes: static, sections collected.
-KOTAK_CFLAGS  := -std=c99 -D_DEFAULT_SOURCE -D_FILE_OFFSET_BITS=64 -DKOTAK_VERSION=\"$(VERSION)\" \
+KOTAK_CFLAGS  := -std=c99 -D_DEFAULT_SOURCE -D_XOPEN_SOURCE=700 -D_FILE_OFFSET_BITS=64 -DKOTAK_VERSION=\"$(VERSION)\" \
 		 -Wall -Wextra -Wundef -Wno-unused-parameter -Wno-format-truncation -ffunction-sections -fdata-sections -Ibuild -Isrc
 KOTAK_LDFLAGS := -static -Wl,--gc-sections -Wl,-z,noseparate-code -Wl,--build-id=none
 

@@ -28,7 +28,6 @@ X_QEMU_mips-sf       := qemu-mips-static -cpu 24Kc
 X_QEMU_mips-uclibc   := qemu-mips-static
 X_QEMU_mipsel        := qemu-mipsel-static
 X_QEMU_arm           := qemu-arm-static
-X_LIBC_mips-uclibc   := uClibc-ng
 # mips-sf under -cpu 24Kc runs a subset (the whole suite runs on mips):
 # every SMTP command path, spool, delivery and mbox; see README "Cross builds".
 X_INTEG_mips-sf      := tests/integ/test_smtp.py tests/integ/test_delivery.py
@@ -45,7 +44,6 @@ else
   XSTAMP := $(XSR)/.stamp
 endif
 XQEMU   := $(X_QEMU_$(ARCH))
-XLIBC   := $(or $(X_LIBC_$(ARCH)),musl)
 # the default config shares build/config.h with the host build; a named one
 # gets its own header in $(XDIR), found first through -I$(XDIR)
 XHDR    := $(if $(XCONFIG),$(XDIR)/config.h,build/config.h)
@@ -124,7 +122,7 @@ size-cross:
 	     x=$$([ $$c = minimal ] && echo minimal); d=build-$$a$${x:+-$$x}; \
 	     mkdir -p $$d; \
 	     $(MAKE) --no-print-directory -s xbuild ARCH=$$a XCONFIG=$$x >$$d/size.log 2>&1 || \
-	       { echo "$$a $$c: build failed (see $$d/size.log)"; continue; }; \
+	       { printf '%-12s %-10s %-8s %s\n' $$a "" $$c "BUILD FAILED ($$d/size.log): $$(grep -m1 -E 'error|undefined reference' $$d/size.log | cut -c1-90)"; continue; }; \
 	     s=$$(stat -c %s $$d/kotak.stripped); \
 	     printf '%-12s %-10s %-8s %9d %5d%% %s\n' $$a \
 	       $$(case $$a in *uclibc) echo uClibc-ng;; *) echo musl;; esac) $$c $$s \

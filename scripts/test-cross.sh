@@ -15,7 +15,7 @@
 # Last line: "N passed, N failed[, N skipped]" summed over all parts; exit 1
 # on any failure.
 set -u
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 root=$PWD
 arch="" dir="" qemu="" objdump="" probe="" files=()
 while [ $# -gt 0 ]; do
@@ -73,7 +73,7 @@ mips*)
 		# by kotak) pulls them in.  They must be the only FP code, and no
 		# kotak object may call them.
 		all=$(fp_funcs "$dir/kotak")
-		echo "    functions with FP instructions in $dir/kotak:" $(echo "$all" | awk '{print $2}')
+		echo "    functions with FP instructions in $dir/kotak: $(echo "$all" | awk '{printf "%s ", $2}')"
 		other=$(echo "$all" | awk -v re="$SOFTFP" 'NF && $2 !~ re')
 		calls=$(for o in "$dir"/*.o; do "${objdump%objdump}nm" -u "$o"; done 2>/dev/null |
 			awk -v re="$SOFTFP" '$2 ~ re { print $2 }' | sort -u)
@@ -117,6 +117,8 @@ exec $qemu $root/$dir/kotak "\$@"
 EOF
 chmod 0755 "$w"
 out=$(mktemp)
+# a failure under qemu is hard to reproduce: print kotak's log tail with it
+export KT_VERBOSE=${KT_VERBOSE:-1}
 tests/run.sh --bin "$w" --label "$arch" "${files[@]}" 2>&1 | tee "$out"
 rc=${PIPESTATUS[0]}
 line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$out" | tail -n 1)

@@ -19,6 +19,9 @@
 set -euo pipefail
 
 RECIPE=1        # bump when the build steps below change: forces a rebuild
+# run from make (mk/cross.mk): the caller's ARCH=... and flags must not reach
+# the C library's own make
+unset MAKEFLAGS MFLAGS MAKELEVEL MAKEOVERRIDES ARCH CFLAGS LDFLAGS CC
 T=${1:-}
 CACHE=${KOTAK_CACHE:-/var/cache/kotak}
 here=$(cd "$(dirname "$0")" && pwd)

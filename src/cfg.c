@@ -25,7 +25,7 @@ enum { T_STR, T_INT, T_LOG };
 struct opt {
 	const char *name;
 	unsigned char type;
-	unsigned short off, size;	/* T_STR: buffer size; T_INT: int or long long */
+	unsigned int off, size;	/* T_STR: buffer size; T_INT: int or long long */
 	long long min, max;
 };
 #define S(f)	offsetof(struct cfg, f), sizeof(((struct cfg *)0)->f)

@@ -220,6 +220,12 @@ int	 queue_space_ok(long long need);
 int	 queue_trailer(int fd, long long bodylen);
 int	 queue_rcpt_done(const char *qid, const char *user);
 
+/* submit.c: kotak sendmail (and a symlink named sendmail), kotak queue, the pid file. */
+int	 submit_sendmail(const char *cfg_path, int argc, char **argv);	/* sendmail(1) exit codes */
+int	 queue_cmd(int argc, char **argv);	/* argv: "queue", "list" [-j] | "del" ID | "flush" */
+void	 pidfile_create(void);			/* daemon: data_dir/kotak.pid, locked while it runs */
+void	 pidfile_remove(void);
+
 /* mbox.c: locked mbox append. */
 struct mbox_lock {
 	int	 fd;

@@ -188,7 +188,11 @@ rdlock(struct mailbox *mb, int type)
 	memset(&fl, 0, sizeof(fl));
 	fl.l_type = type;
 	fl.l_whence = SEEK_SET;
+#if defined(F_OFD_SETLK)
 	if (fcntl(mb->fd, F_OFD_SETLK, &fl) == 0 || errno == EINVAL || type == F_UNLCK)
+#else
+	if (fcntl(mb->fd, F_SETLK, &fl) == 0 || type == F_UNLCK)	/* old C library: POSIX lock */
+#endif
 		return 0;	/* EINVAL: a kernel before 3.15 has no reader locks */
 	/* our own delivery appends: the bytes before its append are stable */
 	return dotlock_state(mb) == 1 ? 0 : MB_BUSY;

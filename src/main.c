@@ -26,7 +26,9 @@ usage(void)
 	    "       kotak [-c FILE] -t         check the config\n"
 	    "       kotak -V                   version and features\n"
 	    "       kotak [-c FILE] user add|passwd|del NAME | user list\n"
-	    "       kotak [-c FILE] cert       certificate path and SHA-256 fingerprint\n");
+	    "       kotak [-c FILE] cert       certificate path and SHA-256 fingerprint\n"
+	    "       kotak [-c FILE] sendmail [-t] [-i] [-f sender] [-F name] [rcpt ...]\n"
+	    "       kotak [-c FILE] queue list [-j] | queue del ID | queue flush\n");
 	exit(2);
 }
 
@@ -83,8 +85,15 @@ main(int argc, char **argv)
 {
 	char err[400];
 	int c, test = 0;
+	const char *base = argc > 0 ? strrchr(argv[0], '/') : NULL;
 
-	while ((c = getopt(argc, argv, "c:tVh")) != -1) {
+	/* run as sendmail (a symlink): sendmail's options; KOTAK_CONFIG names the config */
+	base = base ? base + 1 : argc > 0 ? argv[0] : "";
+	if (!strcmp(base, "sendmail"))
+		return submit_sendmail(getenv("KOTAK_CONFIG") && *getenv("KOTAK_CONFIG") ?
+		    getenv("KOTAK_CONFIG") : DEFAULT_CONFIG, argc, argv);
+	/* '+': options stop at the command (glibc would take sendmail's -t as ours) */
+	while ((c = getopt(argc, argv, "+c:tVh")) != -1) {
 		switch (c) {
 		case 'c':
 			cfg_path = optarg;
@@ -101,11 +110,15 @@ main(int argc, char **argv)
 			usage();
 		}
 	}
+	if (optind < argc && !strcmp(argv[optind], "sendmail"))
+		return submit_sendmail(cfg_path, argc - optind, argv + optind);
 	if (cfg_load(cfg_path, &cfg, err, sizeof(err)) < 0) {
 		fprintf(stderr, "kotak: %s\n", err);
 		return 1;
 	}
 	if (optind < argc) {
+		if (!strcmp(argv[optind], "queue"))
+			return queue_cmd(argc - optind, argv + optind);
 #if ENABLE_TLS
 		if (!strcmp(argv[optind], "cert") && optind + 1 == argc)
 			return tls_cert_cmd();
@@ -139,6 +152,7 @@ main(int argc, char **argv)
 	umask(077);
 	if (queue_init() < 0)
 		fatalx("cannot use data_dir %s", cfg.data_dir);
+	pidfile_create();
 #if ENABLE_POP3
 	mailbox_recover_all();
 #endif
@@ -149,6 +163,7 @@ main(int argc, char **argv)
 	listen_close_all();
 	for (c = 0; c < CONFIG_MAX_CONNS; c++)
 		conn_close(&conns[c]);
+	pidfile_remove();
 	log_info("kotak stopped");
 	return 0;
 }

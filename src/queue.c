@@ -443,7 +443,7 @@ add_mark(const char *user)
 static void
 job_finish(void)
 {
-	struct timeval tv[2];
+	struct timespec ts[2];
 	time_t age, delay;
 
 	if (job.deferred || job.remote) {
@@ -453,9 +453,9 @@ job_finish(void)
 		delay = age < 10 ? 10 : age > 300 ? 300 : age;
 		if (!job.deferred)
 			delay = 3600;
-		tv[0].tv_sec = tv[1].tv_sec = time(NULL) + delay;
-		tv[0].tv_usec = tv[1].tv_usec = 0;
-		futimes(job.fd, tv);
+		ts[0].tv_sec = ts[1].tv_sec = time(NULL) + delay;
+		ts[0].tv_nsec = ts[1].tv_nsec = 0;
+		futimens(job.fd, ts);	/* POSIX 2008; uClibc-ng lacks futimes */
 		log_info("%s: %s, next try in %llds", job.qid,
 		    job.deferred ? "deferred" : "remote recipients wait for the relay", (long long)delay);
 	} else if (job.delivered) {

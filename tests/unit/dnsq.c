@@ -22,6 +22,9 @@
 #include <sys/select.h>
 #include <sys/socket.h>
 
+/* util.c (give_to_user) reads the daemon's config; the driver has none */
+struct cfg cfg;
+
 static const char *const stname[] = { "OK", "NXDOMAIN", "NODATA", "NULLMX", "TEMPFAIL", "PERMFAIL" };
 static const char *tname;
 static int left;
