@@ -166,8 +166,8 @@ queue_space_ok(long long need)
 
 /* One envelope line at off into b (NUL-terminated, LF cut); its length
  * with the LF, 0 at EOF, -1 on error or a line longer than b. */
-static int
-env_line(int fd, off_t off, char *b, size_t n)
+int
+queue_line(int fd, off_t off, char *b, size_t n)
 {
 	ssize_t r = pread(fd, b, n - 1, off);
 	char *lf;
@@ -202,9 +202,9 @@ env_load(int fd, const char *qid, struct job *j)
 	if (strncmp(t, "KOTAK-END ", 10) || parse_uint(t + 10, 1ULL << 62, &u) < 0)
 		return -1;
 	blen = (long long)u;
-	if ((n = env_line(fd, off, l, sizeof(l))) <= 0 || strncmp(l, "KOTAK1 ", 7) || strcmp(l + 7, qid))
+	if ((n = queue_line(fd, off, l, sizeof(l))) <= 0 || strncmp(l, "KOTAK1 ", 7) || strcmp(l + 7, qid))
 		return -1;
-	for (off += n; (n = env_line(fd, off, l, sizeof(l))) > 0; off += n) {
+	for (off += n; (n = queue_line(fd, off, l, sizeof(l))) > 0; off += n) {
 		if (l[0] == '\0') {
 			off += n;
 			break;
@@ -223,6 +223,62 @@ env_load(int fd, const char *qid, struct job *j)
 	j->body_off = off;
 	j->body_len = blen;
 	return pending;
+}
+
+int
+queue_env_open(const char *qid, struct qenv *e)
+{
+	char p[PATH_MAX_K + 40];
+	struct job j;
+	int fd;
+
+	snprintf(p, sizeof(p), "%s/%s", qdir, qid);
+	memset(&j, 0, sizeof(j));
+	if ((fd = open(p, O_RDWR | O_CLOEXEC)) < 0)
+		return -1;
+	if (env_load(fd, qid, &j) < 0) {
+		close(fd);
+		return -1;
+	}
+	e->arrival = j.arrival;
+	strlcpy_k(e->sender, j.sender, sizeof(e->sender));
+	e->body_off = j.body_off;
+	e->body_len = j.body_len;
+	return fd;
+}
+
+static void ring_add(const char *qid);
+
+/* A new message made by kotak itself (a bounce), already fsynced in tmp/:
+ * into the queue, directory synced, delivery scheduled.  0 or -1. */
+int
+queue_publish(const char *tmp, const char *qid)
+{
+	char dst[PATH_MAX_K + 40];
+
+	snprintf(dst, sizeof(dst), "%s/%s", qdir, qid);
+	if (rename(tmp, dst) < 0 || fsync_dir(qdir) < 0) {
+		log_warn("%s: queue", qid);
+		unlink(tmp);
+		unlink(dst);
+		return -1;
+	}
+	ring_add(qid);
+	return 0;
+}
+
+/* The file's mtime is its next attempt (as Postfix does it); the directory
+ * scan is brought forward so that a short delay is kept. */
+void
+queue_retry(int fd, time_t delay)
+{
+	struct timeval tv[2];
+
+	tv[0].tv_sec = tv[1].tv_sec = time(NULL) + delay;
+	tv[0].tv_usec = tv[1].tv_usec = 0;
+	futimes(fd, tv);
+	if (next_scan > now + delay)
+		next_scan = now + delay;
 }
 
 /* ---- group commit ---- */
@@ -248,6 +304,11 @@ queue_commit_cancel(struct conn *c)
 static void
 ring_add(const char *qid)
 {
+	int i;
+
+	for (i = 0; i < rcount; i++)	/* a bounce published twice in a pass */
+		if (!strcmp(ring[(rhead + i) % RING], qid))
+			return;
 	if (rcount == RING) {
 		next_scan = 0;	/* full: the directory scan will find it */
 		return;
@@ -419,21 +480,32 @@ add_mark(const char *user)
 static void
 job_finish(void)
 {
-	struct timeval tv[2];
 	time_t age, delay;
 
 	if (job.deferred || job.remote) {
 		/* back off with the message's age: 10 s, growing to 5 min;
-		 * remote recipients wait for the relay (not built yet) */
+		 * remote recipients go to the relay, which sets the next try
+		 * itself once it is done (meanwhile scans leave the file alone) */
 		age = time(NULL) - job.arrival;
 		delay = age < 10 ? 10 : age > 300 ? 300 : age;
-		if (!job.deferred)
-			delay = 3600;
-		tv[0].tv_sec = tv[1].tv_sec = time(NULL) + delay;
-		tv[0].tv_usec = tv[1].tv_usec = 0;
-		futimes(job.fd, tv);
-		log_info("%s: %s, next try in %llds", job.qid,
-		    job.deferred ? "deferred" : "remote recipients wait for the relay", (long long)delay);
+#if ENABLE_RELAY
+		if (job.remote) {
+			if (smtp_out_add(job.qid) == 0) {
+				queue_retry(job.fd, 3600);
+				log_info("%s: relaying", job.qid);
+			} else {
+				queue_retry(job.fd, 30);
+				log_info("%s: relay busy, next try in 30s", job.qid);
+			}
+		} else
+#endif
+		{
+			if (!job.deferred)
+				delay = 3600;
+			queue_retry(job.fd, delay);
+			log_info("%s: %s, next try in %llds", job.qid,
+			    job.deferred ? "deferred" : "remote recipients wait for the relay", (long long)delay);
+		}
 	} else if (job.delivered) {
 		add_mark("");	/* every recipient done: remove after the sync */
 	} else {
@@ -479,7 +551,7 @@ mark_done(int fd, const char *user)
 	int n;
 	size_t ul = strlen(user);
 
-	while ((n = env_line(fd, off, l, sizeof(l))) > 0 && l[0]) {
+	while ((n = queue_line(fd, off, l, sizeof(l))) > 0 && l[0]) {
 		if (l[0] == 'R' && l[2] == '-' && !strncmp(l + 4, user, ul) && l[4 + ul] == ' ')
 			if (pwrite(fd, "D", 1, off + 2) != 1)
 				break;	/* delivered twice rather than lost */
@@ -506,7 +578,7 @@ next_rcpt(void)
 	char l[ADDR_MAX + USER_MAX + 16], *sp;
 	int n;
 
-	while ((n = env_line(job.fd, job.roff, l, sizeof(l))) > 0 && l[0]) {
+	while ((n = queue_line(job.fd, job.roff, l, sizeof(l))) > 0 && l[0]) {
 		job.roff += n;
 		if (l[0] != 'R' || l[2] != '-')
 			continue;

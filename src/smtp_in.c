@@ -292,7 +292,7 @@ do_rcpt(struct conn *c, char *arg)
 		return;
 	}
 	if (a.domain[0] && !cfg_is_local_domain(a.domain)) {
-		if (!s->auth[0]) {
+		if (!s->auth[0] && !net_match(cfg.relay_net, cfg.nrelay_net, c->ip)) {
 			bad(c, "554 5.7.1 <%s>: Relay access denied", orig);
 			return;
 		}
