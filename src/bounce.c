@@ -88,13 +88,13 @@ bounce_make(const char *qid, int qfd, const struct qenv *e, const char *mta,
 		ok &= dprintf(fd, "<%s>: %s\n", r[i].addr, r[i].diag) > 0;
 	ok &= dprintf(fd, "\n--%s/%s\nContent-Description: Delivery report\n"
 	    "Content-Type: message/delivery-status\n\nReporting-MTA: dns; %s\n"
-	    "X-Kotak-Queue-ID: %s\nX-Original-Sender: rfc822; %s\nArrival-Date: %s\n",
-	    bnd, cfg.hostname, cfg.hostname, qid, e->sender, adate) > 0;
+	    "X-Kotak-Queue-ID: %s\nArrival-Date: %s\n",
+	    bnd, cfg.hostname, cfg.hostname, qid, adate) > 0;
 	for (i = 0; i < n; i++) {
 		status_of(r[i].diag, st, sizeof(st));
 		ok &= dprintf(fd, "\nFinal-Recipient: rfc822; %s\nAction: failed\nStatus: %s\n", r[i].addr, st) > 0;
 		if (mta)
-			ok &= dprintf(fd, "Remote-MTA: dns; %s\n", mta) > 0;
+			ok &= dprintf(fd, "Remote-MTA: dns; %.*s\n", (int)strcspn(mta, "["), mta) > 0;
 		ok &= dprintf(fd, "Diagnostic-Code: smtp; %s\n", r[i].diag) > 0;
 	}
 	ok &= dprintf(fd, "\n--%s/%s\nContent-Description: Undelivered Message Headers\n"

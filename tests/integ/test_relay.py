@@ -335,11 +335,14 @@ def rcpt_5xx_bounce_with_dsn():
     eq(ds[1]["Final-Recipient"], "rfc822; nobody@reject.test", "Final-Recipient")
     eq(ds[1]["Action"], "failed", "Action")
     eq(ds[1]["Status"], "5.1.1", "Status")
+    eq(ds[1]["Remote-MTA"], "dns; mx.reject.test", "Remote-MTA")
     check("550 5.1.1" in ds[1]["Diagnostic-Code"], "Diagnostic-Code: %s" % ds[1]["Diagnostic-Code"])
     hdrs = parts[2].get_payload()
     hdrs = hdrs if isinstance(hdrs, str) else str(hdrs[0])
     check("Subject: reject-5xx" in hdrs, "original headers in the DSN")
     check("hello" not in hdrs, "the original body is not in the DSN")
+    if os.environ.get("KT_SHOW_DSN"):
+        print(m.as_string())
     queue_empty()
 
 
@@ -370,6 +373,22 @@ def no_bounce_for_a_bounce():
     eq(K.count("alice"), na, "alice's mbox")
     eq(len(SERVERS["mx1.good.test"].msgs), good, "mail relayed anywhere")
     check("to=<>" not in K.log(), "a delivery to <> was attempted")
+
+
+@test
+def deferral_past_queue_lifetime_bounces():
+    need()
+    k2 = RelayKotak(main=dict(K.main, queue_lifetime="0"))
+    try:
+        m = kt.msg(subject="expired", sender="alice@example.lan")
+        eq(k2.send(["expire@tempfail.test"], m, sender="alice@example.lan").code, 250, "final dot")
+        kt.wait_for(lambda: k2.count("alice") == 1, timeout=15, what="the DSN")
+        raw = k2.messages("alice")[0]
+        check(b"Status: 5.4.7" in raw and b"451 4.7.1" in raw, "expiry DSN with the last error: %r" % raw[-600:])
+        kt.wait_for(lambda: not k2.spool_files("queue"), timeout=10, what="an empty queue")
+        eq([t for t in SERVERS["mx.tempfail.test"].msgs if b"expired" in t["data"]], [], "delivered")
+    finally:
+        k2.stop()
 
 
 @test
