@@ -23,7 +23,7 @@
  * Why a table of its own (Kconfig RELAY_SLOTS) and not struct conn: the
  * connection table is the inbound session cap (max_sessions, per-IP
  * limits, listener pause); outbound work must never take a slot from a
- * client, nor the other way round.  A slot is about 14 KiB of bss.
+ * client, nor the other way round.  A slot is about 17 KiB of bss.
  *
  * Results are durable the way local delivery's are: a delivered or bounced
  * recipient's status byte becomes 'D' (bounces only once their DSN is in
