@@ -44,6 +44,7 @@ else
   XSTAMP := $(XSR)/.stamp
 endif
 XQEMU   := $(X_QEMU_$(ARCH))
+XTFLAGS := $(call TARGET_FLAGS_FOR,$(X_TRIPLE_$(ARCH)))
 # the default config shares build/config.h with the host build; a named one
 # gets its own header in $(XDIR), found first through -I$(XDIR)
 XHDR    := $(if $(XCONFIG),$(XDIR)/config.h,build/config.h)
@@ -74,24 +75,24 @@ $(XSTAMP):
 endif
 
 $(XDIR)/%.o: src/%.c $(XHDR) $(wildcard src/*.h) $(XSTAMP) | $(XDIR)
-	$(XCC) $(XINC) $(KOTAK_CFLAGS) $(CFLAGS) -c -o $@ $<
+	$(XCC) $(XINC) $(KOTAK_CFLAGS) $(XTFLAGS) $(CFLAGS) -c -o $@ $<
 
 $(XDIR)/kotak: $(XOBJS) $(XBEARSSL)
-	$(XCC) $(CFLAGS) $(LDFLAGS) $(KOTAK_LDFLAGS) -o $@ $(XOBJS) $(XBEARSSL)
+	$(XCC) $(XTFLAGS) $(CFLAGS) $(LDFLAGS) $(KOTAK_LDFLAGS) -o $@ $(XOBJS) $(XBEARSSL)
 	@$(XPFX)strip -s -o $@.stripped $@
 
 # rebuilt from scratch when the toolchain changed
 $(XDIR)/bearssl/libbearssl.a: $(XSTAMP) | $(XDIR)
 	@rm -rf $(XDIR)/bearssl
 	BEARSSL_SRC=$(BEARSSL_SRC) scripts/bearssl.sh lib $(XDIR)/bearssl "$(XCC)" "$(XPFX)ar" \
-		$(CFLAGS) -ffunction-sections -fdata-sections
+		$(XTFLAGS) $(CFLAGS) -ffunction-sections -fdata-sections
 
 $(XDIR)/libkotak.a: $(XLIBOBJS)
 	@rm -f $@
 	$(XPFX)ar rcs $@ $^
 
 $(XDIR)/test_%: tests/unit/test_%.c tests/unit/t.h $(XDIR)/libkotak.a $(XBEARSSL)
-	$(XCC) $(XINC) $(KOTAK_CFLAGS) -O1 -g $(LDFLAGS) $(KOTAK_LDFLAGS) -o $@ $< $(XDIR)/libkotak.a $(XBEARSSL)
+	$(XCC) $(XINC) $(KOTAK_CFLAGS) $(XTFLAGS) -O1 -g $(LDFLAGS) $(KOTAK_LDFLAGS) -o $@ $< $(XDIR)/libkotak.a $(XBEARSSL)
 
 xunits: $(XHDR)
 	@$(MAKE) --no-print-directory $(XUNITS) ARCH=$(ARCH) XCONFIG=$(XCONFIG)

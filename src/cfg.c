@@ -45,6 +45,11 @@ static const struct opt main_opts[] = {
 	{ "data_timeout", T_INT, S(data_timeout), 1, 86400 },
 	{ "log", T_LOG, S(log_syslog), 0, 0 },
 	{ "auth_any_sender", T_INT, S(auth_any_sender), 0, 1 },
+	{ "dns_server", T_STR, S(dns_server), 0, 0 },
+	{ "relay_port", T_INT, S(relay_port), 1, 65535 },
+	{ "retry_min", T_INT, S(retry_min), 1, 86400 },
+	{ "retry_max", T_INT, S(retry_max), 1, 86400 },
+	{ "queue_lifetime", T_INT, S(queue_lifetime), 0, 100 * 86400 },
 	{ NULL, 0, 0, 0, 0, 0 }
 };
 
@@ -113,11 +118,13 @@ set_main(struct parser *p, struct cfg *c, const char *key, const char *val, int 
 	const struct opt *o;
 	unsigned long long v;
 
-	if (!strcmp(key, "cleartext_auth_net")) {
-		if (c->ncleartext_auth_net == MAX_NETS)
-			return perr(p, "too many cleartext_auth_net entries (%d)", MAX_NETS);
-		if (net_parse(val, &c->cleartext_auth_net[c->ncleartext_auth_net++]) < 0)
-			return perr(p, "list cleartext_auth_net: '%s' is not an address or CIDR", val);
+	if (!strcmp(key, "cleartext_auth_net") || !strcmp(key, "relay_net")) {
+		int *n = key[0] == 'r' ? &c->nrelay_net : &c->ncleartext_auth_net;
+		struct net *t = key[0] == 'r' ? c->relay_net : c->cleartext_auth_net;
+		if (*n == MAX_NETS)
+			return perr(p, "too many %s entries (%d)", key, MAX_NETS);
+		if (net_parse(val, &t[(*n)++]) < 0)
+			return perr(p, "list %s: '%s' is not an address or CIDR", key, val);
 		return 0;
 	}
 	if (!strcmp(key, "domain")) {
@@ -217,6 +224,10 @@ cfg_defaults(struct cfg *c)
 	c->max_errors = 10;
 	c->timeout = 300;
 	c->data_timeout = 600;
+	c->relay_port = 25;
+	c->retry_min = 300;	/* Postfix minimal_backoff_time */
+	c->retry_max = 4000;	/* maximal_backoff_time */
+	c->queue_lifetime = 432000;	/* maximal_queue_lifetime: 5 days */
 }
 
 /* Alias sections are collected here until their `name` is known. */

@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdarg.h>
 #include <time.h>
+#include <sys/select.h>
 
 #if !ENABLE_SMTP
 #error "kotak without SMTP has nothing to do"
@@ -98,6 +99,11 @@ struct cfg {
 	int	 auth_any_sender;
 	struct net cleartext_auth_net[MAX_NETS];
 	int	 ncleartext_auth_net;
+	struct net relay_net[MAX_NETS];		/* clients that may relay without AUTH */
+	int	 nrelay_net;
+	char	 dns_server[IP_MAX + 8];	/* "" = /etc/resolv.conf */
+	int	 relay_port;			/* MX port, 25 (tests use a high one) */
+	int	 retry_min, retry_max, queue_lifetime;	/* seconds */
 	struct cfg_listen listen[CONFIG_MAX_LISTEN];
 	int	 nlisten;
 	struct cfg_alias alias[CONFIG_MAX_ALIASES];
@@ -225,6 +231,35 @@ int	 submit_sendmail(const char *cfg_path, int argc, char **argv);	/* sendmail(1
 int	 queue_cmd(int argc, char **argv);	/* argv: "queue", "list" [-j] | "del" ID | "flush" */
 void	 pidfile_create(void);			/* daemon: data_dir/kotak.pid, locked while it runs */
 void	 pidfile_remove(void);
+
+/* For the relay and bounces: a queue file's envelope, opened O_RDWR. */
+struct qenv {
+	time_t	 arrival;
+	char	 sender[ADDR_MAX];
+	off_t	 body_off, body_len;
+};
+int	 queue_env_open(const char *qid, struct qenv *);	/* fd, or -1 (gone or damaged) */
+int	 queue_line(int fd, off_t, char *, size_t);	/* envelope line: length with LF, 0 end, -1 */
+int	 queue_publish(const char *tmp, const char *qid);	/* fsynced tmp file into the queue */
+void	 queue_retry(int fd, time_t delay);		/* next attempt in delay seconds */
+
+/* smtp_out.c: the relay client (Kconfig RELAY). */
+int	 smtp_out_add(const char *qid);	/* 0 taken (or already in hand), -1 busy */
+void	 smtp_out_run(void);
+int	 smtp_out_fds(fd_set *rd, fd_set *wr, int maxfd);
+void	 smtp_out_io(fd_set *rd, fd_set *wr);
+time_t	 smtp_out_next(void);
+void	 smtp_out_timeout(void);
+void	 smtp_out_stop(void);
+
+/* bounce.c: RFC 3464 DSNs for the relay. */
+#define DIAG_MAX	160
+struct bounce_rcpt {
+	char	 addr[ADDR_MAX];
+	char	 diag[DIAG_MAX];	/* "550 5.1.1 ..." as the remote said, or ours */
+};
+int	 bounce_make(const char *qid, int qfd, const struct qenv *, const char *mta,
+	    const struct bounce_rcpt *, int n);	/* 0 queued (or nothing to send), -1 */
 
 /* mbox.c: locked mbox append. */
 struct mbox_lock {

@@ -3,6 +3,7 @@
  * timeouts, the group commit and a slice of queue work.  Signals reach it
  * through a self-pipe. */
 #include "kotak.h"
+#include "dns.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -237,6 +238,14 @@ loop_run(void)
 				maxfd = lst[i].fd;
 		}
 		next = queue_next();
+#if ENABLE_RELAY
+		maxfd = dns_fds(&rd, &wr, maxfd);
+		maxfd = smtp_out_fds(&rd, &wr, maxfd);
+		if (dns_next() && (!next || dns_next() < next))
+			next = dns_next();
+		if (smtp_out_next() && (!next || smtp_out_next() < next))
+			next = smtp_out_next();
+#endif
 		if (now < accept_pause && (!next || accept_pause < next))
 			next = accept_pause;
 		for (i = 0; i < CONFIG_MAX_CONNS; i++) {
@@ -286,7 +295,16 @@ loop_run(void)
 				if (c->fd >= 0 && FD_ISSET(c->fd, &wr))
 					conn_write(c);
 			}
+#if ENABLE_RELAY
+			dns_io(&rd, &wr);
+			smtp_out_io(&rd, &wr);
+#endif
 		}
+#if ENABLE_RELAY
+		if (dns_next() && dns_next() <= now)
+			dns_timeout();
+		smtp_out_timeout();
+#endif
 		for (i = 0; i < CONFIG_MAX_CONNS; i++) {
 			struct conn *c = &conns[i];
 			if (c->fd < 0)
@@ -309,5 +327,8 @@ loop_run(void)
 		}
 		queue_run();
 		queue_sync();	/* group commit: one sync for this pass's messages and deliveries */
+#if ENABLE_RELAY
+		smtp_out_run();	/* after the sync: local marks of this pass are settled */
+#endif
 	}
 }

@@ -1,6 +1,7 @@
 /* main.c: command line, startup, privileges, reload; then the loop. */
 #include "kotak.h"
 #include "mailbox.h"
+#include "dns.h"
 
 #include <errno.h>
 #include <grp.h>
@@ -62,6 +63,9 @@ main_reload(void)
 	if (ENABLE_TLS && tls_load(0, err, sizeof(err)) < 0)
 		log_warnx("reload: %s (keeping the old certificate)", err);
 	listen_apply(&cfg);
+#if ENABLE_RELAY
+	dns_init(cfg.dns_server[0] ? cfg.dns_server : NULL);	/* a bad one keeps the old */
+#endif
 	log_info("reloaded %s", cfg_path);
 }
 
@@ -137,6 +141,13 @@ main(int argc, char **argv)
 		fprintf(stderr, "kotak: %s\n", err);
 		return 1;
 	}
+#if ENABLE_RELAY
+	if (dns_init(cfg.dns_server[0] ? cfg.dns_server : NULL) < 0) {
+		fprintf(stderr, "kotak: %s: option dns_server: '%s' is not ADDR, ADDR:PORT or [V6]:PORT\n",
+		    cfg_path, cfg.dns_server);
+		return 1;
+	}
+#endif
 	if (test) {
 		cfg_lint(stdout);
 		printf("kotak: %s: ok\n", cfg_path);
@@ -160,6 +171,9 @@ main(int argc, char **argv)
 		log_warnx("%s: TLS is off until this is fixed", err);
 	log_info("kotak %s started, %d listener(s), data_dir %s", KOTAK_VERSION, cfg.nlisten, cfg.data_dir);
 	loop_run();
+#if ENABLE_RELAY
+	smtp_out_stop();
+#endif
 	listen_close_all();
 	for (c = 0; c < CONFIG_MAX_CONNS; c++)
 		conn_close(&conns[c]);

@@ -167,8 +167,8 @@ queue_space_ok(long long need)
 
 /* One envelope line at off into b (NUL-terminated, LF cut); its length
  * with the LF, 0 at EOF, -1 on error or a line longer than b. */
-static int
-env_line(int fd, off_t off, char *b, size_t n)
+int
+queue_line(int fd, off_t off, char *b, size_t n)
 {
 	ssize_t r = pread(fd, b, n - 1, off);
 	char *lf;
@@ -203,9 +203,9 @@ env_load(int fd, const char *qid, struct job *j)
 	if (strncmp(t, "KOTAK-END ", 10) || parse_uint(t + 10, 1ULL << 62, &u) < 0)
 		return -1;
 	blen = (long long)u;
-	if ((n = env_line(fd, off, l, sizeof(l))) <= 0 || strncmp(l, "KOTAK1 ", 7) || strcmp(l + 7, qid))
+	if ((n = queue_line(fd, off, l, sizeof(l))) <= 0 || strncmp(l, "KOTAK1 ", 7) || strcmp(l + 7, qid))
 		return -1;
-	for (off += n; (n = env_line(fd, off, l, sizeof(l))) > 0; off += n) {
+	for (off += n; (n = queue_line(fd, off, l, sizeof(l))) > 0; off += n) {
 		if (l[0] == '\0') {
 			off += n;
 			break;
@@ -240,13 +240,69 @@ queue_rcpt_done(const char *qid, const char *user)
 	snprintf(p, sizeof(p), "%s/%s", qdir, qid);
 	if (strlen(qid) != QID_LEN || strchr(qid, '/') || (fd = open(p, O_RDONLY | O_CLOEXEC)) < 0)
 		return 1;
-	while ((n = env_line(fd, off, l, sizeof(l))) > 0 && l[0]) {
+	while ((n = queue_line(fd, off, l, sizeof(l))) > 0 && l[0]) {
 		if (l[0] == 'R' && l[2] == '-' && !strncmp(l + 4, user, ul) && l[4 + ul] == ' ')
 			done = 0;
 		off += n;
 	}
 	close(fd);
 	return done;
+}
+
+int
+queue_env_open(const char *qid, struct qenv *e)
+{
+	char p[PATH_MAX_K + 40];
+	struct job j;
+	int fd;
+
+	snprintf(p, sizeof(p), "%s/%s", qdir, qid);
+	memset(&j, 0, sizeof(j));
+	if ((fd = open(p, O_RDWR | O_CLOEXEC)) < 0)
+		return -1;
+	if (env_load(fd, qid, &j) < 0) {
+		close(fd);
+		return -1;
+	}
+	e->arrival = j.arrival;
+	strlcpy_k(e->sender, j.sender, sizeof(e->sender));
+	e->body_off = j.body_off;
+	e->body_len = j.body_len;
+	return fd;
+}
+
+static void ring_add(const char *qid);
+
+/* A new message made by kotak itself (a bounce), already fsynced in tmp/:
+ * into the queue, directory synced, delivery scheduled.  0 or -1. */
+int
+queue_publish(const char *tmp, const char *qid)
+{
+	char dst[PATH_MAX_K + 40];
+
+	snprintf(dst, sizeof(dst), "%s/%s", qdir, qid);
+	if (rename(tmp, dst) < 0 || fsync_dir(qdir) < 0) {
+		log_warn("%s: queue", qid);
+		unlink(tmp);
+		unlink(dst);
+		return -1;
+	}
+	ring_add(qid);
+	return 0;
+}
+
+/* The file's mtime is its next attempt (as Postfix does it); the directory
+ * scan is brought forward so that a short delay is kept. */
+void
+queue_retry(int fd, time_t delay)
+{
+	struct timespec ts[2];
+
+	ts[0].tv_sec = ts[1].tv_sec = time(NULL) + delay;
+	ts[0].tv_nsec = ts[1].tv_nsec = 0;
+	futimens(fd, ts);	/* POSIX 2008; uClibc-ng lacks futimes */
+	if (next_scan > now + delay)
+		next_scan = now + delay;
 }
 
 /* ---- group commit ---- */
@@ -272,6 +328,11 @@ queue_commit_cancel(struct conn *c)
 static void
 ring_add(const char *qid)
 {
+	int i;
+
+	for (i = 0; i < rcount; i++)	/* a bounce published twice in a pass */
+		if (!strcmp(ring[(rhead + i) % RING], qid))
+			return;
 	if (rcount == RING) {
 		next_scan = 0;	/* full: the directory scan will find it */
 		return;
@@ -443,21 +504,32 @@ add_mark(const char *user)
 static void
 job_finish(void)
 {
-	struct timespec ts[2];
 	time_t age, delay;
 
 	if (job.deferred || job.remote) {
 		/* back off with the message's age: 10 s, growing to 5 min;
-		 * remote recipients wait for the relay (not built yet) */
+		 * remote recipients go to the relay, which sets the next try
+		 * itself once it is done (meanwhile scans leave the file alone) */
 		age = time(NULL) - job.arrival;
 		delay = age < 10 ? 10 : age > 300 ? 300 : age;
-		if (!job.deferred)
-			delay = 3600;
-		ts[0].tv_sec = ts[1].tv_sec = time(NULL) + delay;
-		ts[0].tv_nsec = ts[1].tv_nsec = 0;
-		futimens(job.fd, ts);	/* POSIX 2008; uClibc-ng lacks futimes */
-		log_info("%s: %s, next try in %llds", job.qid,
-		    job.deferred ? "deferred" : "remote recipients wait for the relay", (long long)delay);
+#if ENABLE_RELAY
+		if (job.remote) {
+			if (smtp_out_add(job.qid) == 0) {
+				queue_retry(job.fd, 3600);
+				log_info("%s: relaying", job.qid);
+			} else {
+				queue_retry(job.fd, 30);
+				log_info("%s: relay busy, next try in 30s", job.qid);
+			}
+		} else
+#endif
+		{
+			if (!job.deferred)
+				delay = 3600;
+			queue_retry(job.fd, delay);
+			log_info("%s: %s, next try in %llds", job.qid,
+			    job.deferred ? "deferred" : "remote recipients wait for the relay", (long long)delay);
+		}
 	} else if (job.delivered) {
 		add_mark("");	/* every recipient done: remove after the sync */
 	} else {
@@ -499,15 +571,23 @@ static void
 mark_done(int fd, const char *user)
 {
 	char l[ADDR_MAX + USER_MAX + 16];
+	struct timespec ts[2];
+	struct stat st;
 	off_t off = 0;
-	int n;
+	int n, st_ok = fstat(fd, &st) == 0;
 	size_t ul = strlen(user);
 
-	while ((n = env_line(fd, off, l, sizeof(l))) > 0 && l[0]) {
+	while ((n = queue_line(fd, off, l, sizeof(l))) > 0 && l[0]) {
 		if (l[0] == 'R' && l[2] == '-' && !strncmp(l + 4, user, ul) && l[4 + ul] == ' ')
 			if (pwrite(fd, "D", 1, off + 2) != 1)
 				break;	/* delivered twice rather than lost */
 		off += n;
+	}
+	/* the write moved the mtime, which is the next attempt (queue_retry) */
+	if (st_ok) {
+		ts[0].tv_sec = ts[1].tv_sec = st.st_mtime;
+		ts[0].tv_nsec = ts[1].tv_nsec = 0;
+		futimens(fd, ts);
 	}
 }
 
@@ -530,7 +610,7 @@ next_rcpt(void)
 	char l[ADDR_MAX + USER_MAX + 16], *sp;
 	int n;
 
-	while ((n = env_line(job.fd, job.roff, l, sizeof(l))) > 0 && l[0]) {
+	while ((n = queue_line(job.fd, job.roff, l, sizeof(l))) > 0 && l[0]) {
 		job.roff += n;
 		if (l[0] != 'R' || l[2] != '-')
 			continue;

@@ -12,9 +12,11 @@
  * STARTTLS resets the session to ST_INIT and drops whatever the client
  * sent behind it (conn_starttls).  AUTH PLAIN/LOGIN (RFC 4954) are offered
  * only where auth_allowed() (TLS, or cleartext_auth_net); the submission
- * and smtps listeners take MAIL only after AUTH.  An authenticated user may
- * send to any domain (the non-local recipients wait in the queue for the
- * relay), from addresses of their own unless option auth_any_sender.
+ * and smtps listeners take MAIL only after AUTH.  An authenticated user, or
+ * a client in list relay_net, may send to any domain (the non-local
+ * recipients go through the queue to the relay, smtp_out.c); an
+ * authenticated user only from addresses of their own unless option
+ * auth_any_sender.
  */
 #include "kotak.h"
 
@@ -292,7 +294,7 @@ do_rcpt(struct conn *c, char *arg)
 		return;
 	}
 	if (a.domain[0] && !cfg_is_local_domain(a.domain)) {
-		if (!s->auth[0]) {
+		if (!s->auth[0] && !net_match(cfg.relay_net, cfg.nrelay_net, c->ip)) {
 			bad(c, "554 5.7.1 <%s>: Relay access denied", orig);
 			return;
 		}

@@ -282,6 +282,9 @@ class Kotak:
         self.domains = list(domains)
         self.aliases = {"postmaster": ["admin"]} if aliases is None else dict(aliases)
         self.main = dict(main or {})
+        # the relay's resolver must never reach /etc/resolv.conf's server:
+        # a loopback port with nothing behind it (tests of the relay set their own)
+        self.main.setdefault("dns_server", "127.0.0.1:9")
         if listen is None:
             listen = [(LOOPBACK, free_port())]
         self.listens = list(listen)

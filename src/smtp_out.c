@@ -1,0 +1,819 @@
+/*
+ * smtp_out.c: the relay client, a state machine in the select() loop.
+ *
+ * The queue hands over a message (smtp_out_add) whose envelope has pending
+ * remote recipients ("R - ! addr").  Each outbound slot takes one domain of
+ * one message: all its pending recipients (at most RCPT_MAX), one session:
+ *
+ *	MX --> ADDR --> CONN --> GREET --> EHLO (HELO) --> MAIL --> RCPT...
+ *	   --> DATA --> BODY --> DOT --> QUIT
+ *
+ * Entering a state sends its command; the reply picks the next state
+ * (OpenSMTPD mta_enter_state / mta_response).  MX sorted by preference
+ * (dns.c), each host's A then AAAA addresses tried in order; no MX: the
+ * domain itself (implicit MX); null MX, NXDOMAIN: bounce; DNS failure:
+ * defer.  A connection that fails before MAIL moves on to the next
+ * address; after it, the recipients are deferred.  Per recipient: 2xx
+ * done, 4xx deferred, 5xx bounced.  Replies are read bounded (a line over
+ * REPLY_LINE or more than REPLY_LINES lines ends the attempt) and one at a
+ * time: kotak never pipelines, so anything the server sends beyond the
+ * reply it owes is dropped.  The body streams from the spool one output
+ * buffer at a time, LF made CRLF, bare CR dropped, dot-stuffed.
+ *
+ * Why a table of its own (Kconfig RELAY_SLOTS) and not struct conn: the
+ * connection table is the inbound session cap (max_sessions, per-IP
+ * limits, listener pause); outbound work must never take a slot from a
+ * client, nor the other way round.  A slot is about 17 KiB of bss.
+ *
+ * Results are durable the way local delivery's are: a delivered or bounced
+ * recipient's status byte becomes 'D' (bounces only once their DSN is in
+ * the queue, fsynced); deferred ones stay '-', and when every domain of
+ * the message is done, the file's mtime is set to the next attempt
+ * (retry_min..retry_max with the message's age, as Postfix backs off) or,
+ * past queue_lifetime, the rest bounce.
+ */
+#include "kotak.h"
+#if ENABLE_RELAY
+#include "dns.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define RCPT_MAX	50	/* recipients per session (Postfix's destination limit) */
+#define MX_MAX		8	/* MX hosts tried per domain */
+#define ADDR_TRY	8	/* addresses tried per host and family */
+#define REPLY_LINE	1024	/* longest reply line */
+#define REPLY_LINES	100	/* most lines in one reply */
+#define MSGS		(CONFIG_RELAY_SLOTS * 4)	/* messages in hand */
+#define DOMS		64	/* domains per message and round */
+#define CONNECT_WAIT	30
+
+enum { ST_FREE, ST_MX, ST_ADDR, ST_CONN, ST_GREET, ST_EHLO, ST_HELO, ST_MAIL, ST_RCPT,
+	ST_DATA, ST_BODY, ST_DOT, ST_QUIT };
+enum { RS_WAIT, RS_OK, RS_DEFER, RS_BOUNCE, RS_SENT };
+
+struct rmsg {
+	char	 qid[QID_LEN + 1];	/* "" = free */
+	int	 active;	/* slots working on it */
+	int	 done;		/* every domain of this round claimed */
+	int	 more;		/* work left for an immediate next round */
+	off_t	 roff;		/* envelope line where the domain search goes on */
+	unsigned salt, dh[DOMS];	/* hashes of the domains claimed this round */
+	int	 ndh;
+};
+
+struct rslot {
+	int	 st, fd, qfd, implicit, tried, esmtp, size_ok, lines;
+	unsigned gen, pgen;	/* fd generation, and the one select() saw */
+	int	 nrcpt, ri, nok, bol;
+	struct rmsg *m;
+	struct qenv e;
+	time_t	 deadline;
+	off_t	 sent;
+	char	 domain[DNS_NAME_MAX];
+	char	 mx[MX_MAX][DNS_NAME_MAX];
+	int	 nmx, mxi, qtype, na, ai;
+	struct { unsigned char fam, a[16]; } addr[ADDR_TRY];
+	char	 peer[DNS_NAME_MAX + IP_MAX + 4];	/* host[ip], for logs and DSNs */
+	char	 reply[DIAG_MAX];	/* first line of the last reply */
+	char	 why[DIAG_MAX];		/* the last temporary failure */
+	struct {
+		off_t	 off;		/* its envelope line */
+		int	 st;		/* R_* */
+		char	 diag[DIAG_MAX];
+	} r[RCPT_MAX];
+	char	 ib[REPLY_LINE + 2], ob[4096];
+	struct buf in, out;
+};
+
+static struct rslot slots[CONFIG_RELAY_SLOTS];
+static struct rmsg msgs[MSGS];
+
+static void next_addr(struct rslot *);
+static void next_host(struct rslot *);
+static void finish(struct rslot *);
+
+static unsigned
+dom_hash(const char *d, unsigned h)
+{
+	for (; *d; d++)
+		h = (h ^ (unsigned char)(*d | 0x20)) * 16777619u;
+	return h;
+}
+
+/* see kotak.h */
+int
+smtp_out_add(const char *qid)
+{
+	struct rmsg *f = NULL;
+	int i;
+
+	for (i = 0; i < MSGS; i++) {
+		if (!strcmp(msgs[i].qid, qid))
+			return 0;
+		if (!msgs[i].qid[0] && f == NULL)
+			f = &msgs[i];
+	}
+	if (f == NULL)
+		return -1;
+	memset(f, 0, sizeof(*f));
+	strlcpy_k(f->qid, qid, sizeof(f->qid));
+	random_bytes(&f->salt, sizeof(f->salt));
+	return 0;
+}
+
+/* ---- recipients and results ---- */
+
+static const char *
+rcpt_addr(struct rslot *s, int i, char *l, size_t n)
+{
+	if (queue_line(s->qfd, s->r[i].off, l, n) <= 0 || strncmp(l, "R - ! ", 6))
+		return NULL;
+	return l + 6;
+}
+
+/* Every recipient still waiting gets st and diag. */
+static void
+set_all(struct rslot *s, int from, int st, const char *diag)
+{
+	int i;
+
+	for (i = 0; i < s->nrcpt; i++)
+		if (s->r[i].st == from) {
+			s->r[i].st = st;
+			strlcpy_k(s->r[i].diag, diag, DIAG_MAX);
+		}
+}
+
+/* The whole destination failed before a transaction: bounce or defer. */
+static void
+dest_fail(struct rslot *s, int st, const char *diag)
+{
+	set_all(s, RS_WAIT, st, diag);
+	finish(s);
+}
+
+static void
+slot_close(struct rslot *s)
+{
+	if (s->fd >= 0)
+		close(s->fd);
+	s->fd = -1;
+	s->gen++;
+	s->in.len = s->out.len = 0;
+}
+
+/* ---- sending ---- */
+
+static void
+enter(struct rslot *s, int st)
+{
+	char l[ADDR_MAX + USER_MAX + 16];
+	const char *a;
+
+	s->st = st;
+	s->lines = 0;
+	s->deadline = now + cfg.timeout;
+	switch (st) {
+	case ST_EHLO:
+		buf_printf(&s->out, "EHLO %s\r\n", cfg.hostname);
+		break;
+	case ST_HELO:
+		buf_printf(&s->out, "HELO %s\r\n", cfg.hostname);
+		break;
+	case ST_MAIL:
+		buf_printf(&s->out, "MAIL FROM:<%s>", s->e.sender);
+		if (s->size_ok)
+			buf_printf(&s->out, " SIZE=%lld", (long long)s->e.body_len);
+		buf_add(&s->out, "\r\n", 2);
+		break;
+	case ST_RCPT:
+		while ((a = rcpt_addr(s, s->ri, l, sizeof(l))) == NULL) {
+			/* the line changed under us: cannot happen, skip it */
+			s->r[s->ri].st = RS_DEFER;
+			if (++s->ri == s->nrcpt) {
+				enter(s, s->nok ? ST_DATA : ST_QUIT);
+				return;
+			}
+		}
+		buf_printf(&s->out, "RCPT TO:<%s>\r\n", a);
+		break;
+	case ST_DATA:
+		buf_add(&s->out, "DATA\r\n", 6);
+		break;
+	case ST_BODY:
+		s->sent = 0;
+		s->bol = 1;
+		s->deadline = now + cfg.data_timeout;
+		break;
+	case ST_QUIT:
+		buf_add(&s->out, "QUIT\r\n", 6);
+		s->deadline = now + 10;
+		break;
+	}
+}
+
+/* Fill the output buffer from the spool: CRLF line ends, dot-stuffing. */
+static void
+body_fill(struct rslot *s)
+{
+	char in[1024];
+	ssize_t r, i;
+	size_t want;
+
+	while (s->sent < s->e.body_len && buf_room(&s->out) >= 2 * sizeof(in) + 8) {
+		want = sizeof(in);
+		if ((off_t)want > s->e.body_len - s->sent)
+			want = s->e.body_len - s->sent;
+		if ((r = pread(s->qfd, in, want, s->e.body_off + s->sent)) <= 0) {
+			strlcpy_k(s->why, "451 4.3.0 cannot read the queue file", DIAG_MAX);
+			set_all(s, RS_OK, RS_DEFER, s->why);
+			finish(s);
+			return;
+		}
+		for (i = 0; i < r; i++) {
+			char c = in[i];
+			if (s->bol && c == '.')
+				s->out.p[s->out.len++] = '.';
+			s->bol = c == '\n';
+			if (c == '\n')
+				s->out.p[s->out.len++] = '\r';
+			if (c != '\r')	/* a bare CR never goes out */
+				s->out.p[s->out.len++] = c;
+		}
+		s->sent += r;
+		s->deadline = now + cfg.data_timeout;
+	}
+	if (s->sent == s->e.body_len && buf_room(&s->out) >= 8) {
+		if (!s->bol)
+			buf_add(&s->out, "\r\n", 2);
+		buf_add(&s->out, ".\r\n", 3);
+		enter(s, ST_DOT);
+		s->deadline = now + cfg.data_timeout;
+	}
+}
+
+/* ---- the MX walk ---- */
+
+static int
+conn_start(struct rslot *s, int i)
+{
+	struct sockaddr_storage ss;
+	struct sockaddr_in *v4 = (struct sockaddr_in *)&ss;
+	struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&ss;
+	char ip[IP_MAX];
+	socklen_t sl;
+	int one = 1, fam = s->addr[i].fam;
+
+	memset(&ss, 0, sizeof(ss));
+	if (fam == AF_INET) {
+		v4->sin_family = AF_INET;
+		v4->sin_port = htons(cfg.relay_port);
+		memcpy(&v4->sin_addr, s->addr[i].a, 4);
+		sl = sizeof(*v4);
+	} else {
+		v6->sin6_family = AF_INET6;
+		v6->sin6_port = htons(cfg.relay_port);
+		memcpy(&v6->sin6_addr, s->addr[i].a, 16);
+		sl = sizeof(*v6);
+	}
+	inet_ntop(fam, s->addr[i].a, ip, sizeof(ip));
+	snprintf(s->peer, sizeof(s->peer), "%s[%s]", s->mx[s->mxi], ip);
+	s->tried++;
+	slot_close(s);
+	if ((s->fd = socket(fam, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)) < 0 ||
+	    s->fd >= FD_SETSIZE || (connect(s->fd, (struct sockaddr *)&ss, sl) < 0 && errno != EINPROGRESS)) {
+		snprintf(s->why, DIAG_MAX, "451 4.4.1 connect to %s: %s", s->peer,
+		    s->fd >= FD_SETSIZE ? "out of descriptors" : strerror(errno));
+		slot_close(s);
+		return -1;
+	}
+	setsockopt(s->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	s->st = ST_CONN;
+	s->deadline = now + CONNECT_WAIT;
+	return 0;
+}
+
+static void
+on_addr(void *arg, const struct dns_result *res)
+{
+	struct rslot *s = arg;
+	int i;
+
+	s->na = s->ai = 0;
+	if (res->status == DNS_OK)
+		for (i = 0; i < res->n && s->na < ADDR_TRY; i++)
+			if (res->rr[i].family == AF_INET || (ENABLE_IPV6 && res->rr[i].family == AF_INET6)) {
+				s->addr[s->na].fam = res->rr[i].family;
+				memcpy(s->addr[s->na++].a, res->rr[i].addr, 16);
+			}
+	if (res->status == DNS_TEMPFAIL)
+		snprintf(s->why, DIAG_MAX, "451 4.4.3 DNS lookup of %s failed", s->mx[s->mxi]);
+	next_addr(s);
+}
+
+static void
+ask(struct rslot *s, const char *name, int qtype, dns_cb *cb)
+{
+	s->st = qtype == DNS_T_MX ? ST_MX : ST_ADDR;
+	s->qtype = qtype;
+	s->deadline = 0;	/* the resolver times out itself */
+	if (dns_query(name, qtype, cb, s) < 0)
+		dest_fail(s, RS_DEFER, "451 4.3.0 resolver busy");
+}
+
+/* The next address of this host, then its AAAA, then the next host. */
+static void
+next_addr(struct rslot *s)
+{
+	slot_close(s);
+	while (s->ai < s->na)
+		if (conn_start(s, s->ai++) == 0)
+			return;
+	if (s->qtype == DNS_T_A && ENABLE_IPV6) {
+		ask(s, s->mx[s->mxi], DNS_T_AAAA, on_addr);
+		return;
+	}
+	s->mxi++;
+	next_host(s);
+}
+
+static void
+next_host(struct rslot *s)
+{
+	if (s->mxi < s->nmx) {
+		ask(s, s->mx[s->mxi], DNS_T_A, on_addr);
+		return;
+	}
+	if (s->implicit && !s->tried)	/* neither MX nor address: no mail host */
+		dest_fail(s, RS_BOUNCE, "550 5.1.2 domain has no mail server (no MX, A or AAAA)");
+	else
+		dest_fail(s, RS_DEFER, s->why[0] ? s->why : "451 4.4.1 no mail server reachable");
+}
+
+static void
+on_mx(void *arg, const struct dns_result *res)
+{
+	struct rslot *s = arg;
+	int i;
+
+	s->nmx = s->mxi = 0;
+	switch (res->status) {
+	case DNS_OK:
+		for (i = 0; i < res->n && s->nmx < MX_MAX; i++)
+			strlcpy_k(s->mx[s->nmx++], res->rr[i].name, DNS_NAME_MAX);
+		break;
+	case DNS_NODATA:	/* RFC 5321 5.1: the domain is its own MX */
+		strlcpy_k(s->mx[s->nmx++], s->domain, DNS_NAME_MAX);
+		s->implicit = 1;
+		break;
+	case DNS_NULLMX:
+		dest_fail(s, RS_BOUNCE, "556 5.1.10 domain does not accept mail (null MX)");
+		return;
+	case DNS_NXDOMAIN:
+	case DNS_PERMFAIL:
+		dest_fail(s, RS_BOUNCE, "550 5.1.2 domain not found (NXDOMAIN)");
+		return;
+	default:
+		dest_fail(s, RS_DEFER, "451 4.4.3 DNS lookup of the MX failed");
+		return;
+	}
+	next_host(s);
+}
+
+/* ---- replies ---- */
+
+/* A connection-level failure: before MAIL the next address is tried; in a
+ * transaction the recipients not yet settled are deferred. */
+static void
+attempt_fail(struct rslot *s, const char *why)
+{
+	if (why)
+		snprintf(s->why, DIAG_MAX, "451 4.4.2 %s: %s", s->peer, why);
+	if (s->st <= ST_HELO) {
+		next_addr(s);
+		return;
+	}
+	set_all(s, RS_OK, RS_DEFER, s->why);
+	set_all(s, RS_WAIT, RS_DEFER, s->why);
+	finish(s);
+}
+
+static void
+on_reply(struct rslot *s, int code)
+{
+	int k = code / 100;
+
+	if (k == 4)
+		snprintf(s->why, DIAG_MAX, "%s said: %s", s->peer, s->reply);
+	switch (s->st) {
+	case ST_GREET:
+		if (k == 2)
+			enter(s, ST_EHLO);
+		else	/* a busy or unwilling host: the next MX */
+			attempt_fail(s, k == 4 ? NULL : s->reply);
+		break;
+	case ST_EHLO:
+		if (k == 2)
+			enter(s, ST_MAIL);
+		else if (k == 5 && code != 554)
+			enter(s, ST_HELO);
+		else
+			attempt_fail(s, k == 4 ? NULL : s->reply);
+		break;
+	case ST_HELO:
+		if (k == 2)
+			enter(s, ST_MAIL);
+		else
+			attempt_fail(s, k == 4 ? NULL : s->reply);
+		break;
+	case ST_MAIL:
+		if (k == 2) {
+			s->ri = s->nok = 0;
+			enter(s, ST_RCPT);
+			break;
+		}
+		set_all(s, RS_WAIT, k == 5 ? RS_BOUNCE : RS_DEFER, s->reply);
+		enter(s, ST_QUIT);
+		break;
+	case ST_RCPT:
+		s->r[s->ri].st = k == 2 ? RS_OK : k == 5 ? RS_BOUNCE : RS_DEFER;
+		snprintf(s->r[s->ri].diag, DIAG_MAX, "%s", s->reply);
+		s->nok += k == 2;
+		if (++s->ri < s->nrcpt)
+			enter(s, ST_RCPT);
+		else
+			enter(s, s->nok ? ST_DATA : ST_QUIT);
+		break;
+	case ST_DATA:
+		if (code == 354) {
+			enter(s, ST_BODY);
+			body_fill(s);
+			break;
+		}
+		/* a refusal of the message as a whole */
+		/* fall through */
+	case ST_BODY:	/* a reply in mid-message: it refuses; close at once */
+	case ST_DOT:
+		set_all(s, RS_OK, k == 2 && s->st == ST_DOT ? RS_SENT : k == 5 ? RS_BOUNCE : RS_DEFER, s->reply);
+		if (s->st == ST_BODY)
+			finish(s);
+		else
+			enter(s, ST_QUIT);
+		break;
+	case ST_QUIT:
+		finish(s);
+		break;
+	}
+}
+
+/* Handle a complete reply, if one is buffered. */
+static void
+read_replies(struct rslot *s)
+{
+	char *line, *e;
+	long n;
+	int code;
+
+	while ((n = buf_line(&s->in, &line)) > 0) {
+		code = (int)strtol(line, &e, 10);
+		if (e != line + 3 || code < 200 || code > 599 || (line[3] && line[3] != ' ' && line[3] != '-')) {
+			attempt_fail(s, "malformed reply");
+			return;
+		}
+		if (++s->lines > REPLY_LINES) {
+			attempt_fail(s, "reply of too many lines");
+			return;
+		}
+		if (s->lines == 1)
+			snprintf(s->reply, DIAG_MAX, "%s", line);
+		if (s->st == ST_EHLO && line[3] && !strncasecmp(line + 4, "SIZE", 4) && (!line[8] || line[8] == ' '))
+			s->size_ok = 1;
+		if (line[3] == '-') {
+			buf_drop(&s->in, n);
+			continue;
+		}
+		s->in.len = 0;	/* we never pipeline: nothing else may be owed */
+		on_reply(s, code);
+		return;
+	}
+	if (buf_room(&s->in) == 0)
+		attempt_fail(s, "reply line too long");
+}
+
+/* ---- finishing a domain and a message ---- */
+
+static void
+msg_finish(struct rmsg *m)
+{
+	char l[ADDR_MAX + USER_MAX + 16];
+	struct qenv e;
+	off_t off = 0;
+	time_t age, d = 0;
+	int n, fd, remote = 0, local = 0;
+
+	if ((fd = queue_env_open(m->qid, &e)) >= 0) {
+		while ((n = queue_line(fd, off, l, sizeof(l))) > 0 && l[0]) {
+			off += n;
+			if (l[0] == 'R' && l[2] == '-')
+				*(strncmp(l, "R - ! ", 6) ? &local : &remote) += 1;
+		}
+		age = time(NULL) - e.arrival;
+		if (remote)
+			d = m->more ? 0 : age < cfg.retry_min ? cfg.retry_min : age > cfg.retry_max ? cfg.retry_max : age;
+		if (local) {	/* local delivery's own backoff, if sooner */
+			time_t ld = age < 10 ? 10 : age > 300 ? 300 : age;
+			if (!remote || ld < d)
+				d = ld;
+		}
+		if (remote || local) {
+			queue_retry(fd, d);
+			log_info("%s: %d recipient(s) pending, next try in %llds", m->qid, remote + local, (long long)d);
+		} else {
+			char p[PATH_MAX_K + 40];
+			snprintf(p, sizeof(p), "%s/spool/queue/%s", cfg.data_dir, m->qid);
+			unlink(p);
+			log_info("%s: removed", m->qid);
+		}
+		close(fd);
+	}
+	m->qid[0] = '\0';
+}
+
+static void
+finish(struct rslot *s)
+{
+	static struct bounce_rcpt b[RCPT_MAX];
+	char l[ADDR_MAX + USER_MAX + 16];
+	const char *a, *what[] = { "deferred", "?", "deferred", "bounced", "sent" };
+	int i, nb = 0, expired;
+
+	slot_close(s);
+	dns_cancel(s);
+	expired = time(NULL) - s->e.arrival >= cfg.queue_lifetime;
+	for (i = 0; i < s->nrcpt; i++) {
+		if (s->r[i].st != RS_SENT && s->r[i].st != RS_BOUNCE) {
+			s->r[i].st = RS_DEFER;
+			if (!s->r[i].diag[0])
+				strlcpy_k(s->r[i].diag, s->why[0] ? s->why : "451 4.4.1 not attempted", DIAG_MAX);
+			if (expired) {
+				char t[DIAG_MAX];
+				snprintf(t, sizeof(t), "554 5.4.7 delivery time expired; last error: %s", s->r[i].diag);
+				strlcpy_k(s->r[i].diag, t, DIAG_MAX);
+				s->r[i].st = RS_BOUNCE;
+			}
+		}
+		if ((a = rcpt_addr(s, i, l, sizeof(l))) == NULL)
+			continue;
+		log_info("%s: to=<%s> relay=%s status=%s (%s)", s->m->qid, a, s->peer[0] ? s->peer : "none",
+		    what[s->r[i].st], s->r[i].diag);
+		if (s->r[i].st == RS_BOUNCE) {
+			strlcpy_k(b[nb].addr, a, ADDR_MAX);
+			strlcpy_k(b[nb++].diag, s->r[i].diag, DIAG_MAX);
+		}
+	}
+	/* bounced recipients are settled once their DSN is queued */
+	if (nb && bounce_make(s->m->qid, s->qfd, &s->e, s->peer[0] ? s->peer : NULL, b, nb) < 0)
+		set_all(s, RS_BOUNCE, RS_DEFER, "");
+	for (i = 0; i < s->nrcpt; i++)
+		if ((s->r[i].st == RS_SENT || s->r[i].st == RS_BOUNCE) && pwrite(s->qfd, "D", 1, s->r[i].off + 2) != 1)
+			log_warn("%s: marking a recipient done", s->m->qid);
+	close(s->qfd);
+	s->qfd = -1;
+	s->st = ST_FREE;
+	s->m->active--;
+}
+
+/* Take the next domain of m not yet claimed in this round into slot s.
+ * 1: the slot works, 0: m has nothing more this round. */
+static int
+claim(struct rmsg *m, struct rslot *s)
+{
+	char l[ADDR_MAX + USER_MAX + 16], *d;
+	struct qenv e;
+	off_t off, lead;
+	unsigned h;
+	int n, i, fd;
+
+	if ((fd = queue_env_open(m->qid, &e)) < 0) {
+		m->done = 1;
+		return 0;
+	}
+	for (off = m->roff; (n = queue_line(fd, off, l, sizeof(l))) > 0 && l[0]; off += n) {
+		if (strncmp(l, "R - ! ", 6) || (d = strrchr(l, '@')) == NULL)
+			continue;
+		h = dom_hash(++d, m->salt);
+		for (i = 0; i < m->ndh && m->dh[i] != h; i++)
+			;
+		if (i < m->ndh)
+			continue;
+		if (m->ndh == DOMS) {
+			m->more = 1;
+			break;
+		}
+		m->dh[m->ndh++] = h;
+		m->roff = off + n;
+		memset(s, 0, offsetof(struct rslot, r));
+		s->qfd = fd;
+		s->e = e;
+		s->m = m;
+		s->fd = -1;
+		strlcpy_k(s->domain, d, sizeof(s->domain));
+		buf_init(&s->in, s->ib, sizeof(s->ib));
+		buf_init(&s->out, s->ob, sizeof(s->ob));
+		/* this domain's pending recipients, from its first line on */
+		for (lead = off; (n = queue_line(fd, lead, l, sizeof(l))) > 0 && l[0]; lead += n) {
+			if (strncmp(l, "R - ! ", 6) || (d = strrchr(l, '@')) == NULL || !strcaseeq(d + 1, s->domain))
+				continue;
+			if (s->nrcpt == RCPT_MAX) {
+				m->more = 1;
+				break;
+			}
+			s->r[s->nrcpt].off = lead;
+			s->r[s->nrcpt].st = RS_WAIT;
+			s->r[s->nrcpt++].diag[0] = '\0';
+		}
+		m->active++;
+		return 1;
+	}
+	close(fd);
+	m->done = 1;
+	return 0;
+}
+
+/* Address literal "[192.0.2.1]" or "[IPv6:...]" (RFC 5321 4.1.3): no DNS. */
+static int
+literal(struct rslot *s)
+{
+	char a[DNS_NAME_MAX], *e;
+	const char *p = s->domain + 1;
+	int v6 = !strncasecmp(p, "IPv6:", 5);
+
+	strlcpy_k(a, p + 5 * v6, sizeof(a));
+	if ((e = strchr(a, ']')) == NULL || e[1])
+		return -1;
+	*e = '\0';
+	memset(s->addr[0].a, 0, 16);
+	s->addr[0].fam = v6 ? AF_INET6 : AF_INET;
+	if (inet_pton(s->addr[0].fam, a, s->addr[0].a) != 1 || (v6 && !ENABLE_IPV6))
+		return -1;
+	strlcpy_k(s->mx[0], s->domain, DNS_NAME_MAX);
+	s->nmx = s->na = 1;
+	s->qtype = DNS_T_AAAA;	/* no AAAA step after it */
+	return 0;
+}
+
+/* ---- loop glue ---- */
+
+/* see kotak.h: hand free slots the next domains; settle finished messages */
+void
+smtp_out_run(void)
+{
+	struct rslot *s;
+	int i, j;
+
+	for (j = 0; j < MSGS; j++) {
+		struct rmsg *m = &msgs[j];
+		for (i = 0; i < CONFIG_RELAY_SLOTS && m->qid[0] && !m->done; i++) {
+			s = &slots[i];
+			if (s->st != ST_FREE || !claim(m, s))
+				continue;
+			if (s->domain[0] != '[') {
+				ask(s, s->domain, DNS_T_MX, on_mx);
+			} else if (literal(s) == 0) {
+				next_addr(s);
+			} else {
+				dest_fail(s, RS_BOUNCE, "501 5.1.3 bad address literal");
+			}
+		}
+		if (m->qid[0] && m->done && !m->active)
+			msg_finish(m);
+	}
+}
+
+int
+smtp_out_fds(fd_set *rd, fd_set *wr, int maxfd)
+{
+	int i;
+
+	for (i = 0; i < CONFIG_RELAY_SLOTS; i++) {
+		struct rslot *s = &slots[i];
+		s->pgen = s->gen;
+		if (s->st == ST_FREE || s->fd < 0)
+			continue;
+		if (s->st == ST_CONN || s->out.len)
+			FD_SET(s->fd, wr);
+		if (s->st != ST_CONN)
+			FD_SET(s->fd, rd);
+		if (s->fd > maxfd)
+			maxfd = s->fd;
+	}
+	return maxfd;
+}
+
+void
+smtp_out_io(fd_set *rd, fd_set *wr)
+{
+	int i, err;
+	socklen_t el = sizeof(err);
+	ssize_t n;
+
+	for (i = 0; i < CONFIG_RELAY_SLOTS; i++) {
+		struct rslot *s = &slots[i];
+		if (s->st == ST_FREE || s->fd < 0 || s->pgen != s->gen)
+			continue;
+		if (s->st == ST_CONN) {
+			if (!FD_ISSET(s->fd, wr))
+				continue;
+			if (getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &err, &el) < 0 || err) {
+				snprintf(s->why, DIAG_MAX, "451 4.4.1 connect to %s: %s", s->peer, strerror(err));
+				next_addr(s);
+				continue;
+			}
+			s->st = ST_GREET;
+			s->deadline = now + cfg.timeout;
+			continue;
+		}
+		if (FD_ISSET(s->fd, wr) && s->out.len) {
+			n = write(s->fd, s->out.p, s->out.len);
+			if (n < 0 && errno != EAGAIN && errno != EINTR) {
+				attempt_fail(s, strerror(errno));
+				continue;
+			}
+			if (n > 0)
+				buf_drop(&s->out, n);
+			if (s->st == ST_BODY)
+				body_fill(s);
+		}
+		if (s->st != ST_FREE && s->fd >= 0 && s->pgen == s->gen && FD_ISSET(s->fd, rd)) {
+			n = read(s->fd, s->in.p + s->in.len, buf_room(&s->in));
+			if (n < 0 && (errno == EAGAIN || errno == EINTR))
+				continue;
+			if (n <= 0) {
+				if (s->st == ST_QUIT)
+					finish(s);
+				else
+					attempt_fail(s, n < 0 ? strerror(errno) : "connection closed");
+				continue;
+			}
+			s->in.len += n;
+			read_replies(s);
+		}
+	}
+}
+
+time_t
+smtp_out_next(void)
+{
+	time_t t = 0;
+	int i, j;
+
+	for (i = 0; i < CONFIG_RELAY_SLOTS; i++) {
+		if (slots[i].st != ST_FREE && slots[i].deadline && (!t || slots[i].deadline < t))
+			t = slots[i].deadline;
+		for (j = 0; j < MSGS && slots[i].st == ST_FREE; j++)
+			if (msgs[j].qid[0] && !msgs[j].done)
+				return now;	/* work for a free slot */
+	}
+	return t;
+}
+
+void
+smtp_out_timeout(void)
+{
+	int i;
+
+	for (i = 0; i < CONFIG_RELAY_SLOTS; i++) {
+		struct rslot *s = &slots[i];
+		if (s->st == ST_FREE || !s->deadline || s->deadline > now)
+			continue;
+		s->deadline = 0;
+		if (s->st == ST_QUIT)
+			finish(s);
+		else
+			attempt_fail(s, s->st == ST_CONN ? "connection timed out" : "timeout");
+	}
+}
+
+/* Shutdown: sessions end where they are; their recipients stay pending. */
+void
+smtp_out_stop(void)
+{
+	int i;
+
+	for (i = 0; i < CONFIG_RELAY_SLOTS; i++)
+		if (slots[i].st != ST_FREE) {
+			dns_cancel(&slots[i]);
+			slot_close(&slots[i]);
+			close(slots[i].qfd);
+			slots[i].st = ST_FREE;
+		}
+}
+#endif

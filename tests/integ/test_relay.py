@@ -1,0 +1,443 @@
+#!/usr/bin/env python3
+"""The outbound relay (src/smtp_out.c, src/bounce.c) on a network of
+loopback peers.
+
+dnsmasq serves the zone .test on 127.0.0.53 only (--no-resolv, --no-hosts,
+--local=/test/: it never forwards a query anywhere), and kotak's resolver
+asks it alone (option dns_server).  Every MX host resolves to a 127.0.0.x
+address where a scripted Python SMTP server listens on one common high
+port (option relay_port).  Nothing leaves loopback."""
+
+import email
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import kt  # noqa: E402
+from kt import test, check, eq  # noqa: E402
+
+DNS_IP = "127.0.0.53"
+HOSTS = {  # MX host -> address
+    "mx1.good.test": "127.0.0.5",
+    "mxa.pref.test": "127.0.0.6", "mxb.pref.test": "127.0.0.7",
+    "dead.fallback.test": "127.0.0.8", "live.fallback.test": "127.0.0.9",
+    "implicit.test": "127.0.0.10",
+    "mx.tempfail.test": "127.0.0.11",
+    "mx.reject.test": "127.0.0.12",
+    "mx.long.test": "127.0.0.13",
+}
+MX = [("good.test", "mx1.good.test", 10),
+      ("pref.test", "mxa.pref.test", 10), ("pref.test", "mxb.pref.test", 20),
+      ("fallback.test", "dead.fallback.test", 10), ("fallback.test", "live.fallback.test", 20),
+      ("tempfail.test", "mx.tempfail.test", 10), ("reject.test", "mx.reject.test", 10),
+      ("long.test", "mx.long.test", 10)]
+ENV = {}
+SERVERS = {}
+K = None
+
+
+class Peer:
+    """A scripted SMTP server: records each transaction as a dict
+    {from, rcpts, data, mail_line}; policy hooks decide the replies."""
+
+    def __init__(self, ip, port, rcpt=None, data=None, greet=None):
+        self.ip, self.port = ip, port
+        self.rcpt = rcpt or (lambda a: "250 2.1.5 Ok")
+        self.data = data or (lambda t: "250 2.0.0 Ok: queued")
+        self.greet = greet
+        self.msgs = []
+        self.conns = 0
+        self.s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.s.bind((ip, port))
+        self.s.listen(16)
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def close(self):
+        try:
+            self.s.close()
+        except OSError:
+            pass
+
+    def _serve(self):
+        while True:
+            try:
+                c, _ = self.s.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._session, args=(c,), daemon=True).start()
+
+    def _session(self, c):
+        self.conns += 1
+        c.settimeout(20)
+        f = c.makefile("rb")
+
+        def say(t):
+            c.sendall(t.encode() + b"\r\n")
+        try:
+            say(self.greet or "220 %s ESMTP test" % self.ip)
+            tx = None
+            while True:
+                ln = f.readline()
+                if not ln:
+                    return
+                cmd = ln.decode(errors="replace").rstrip("\r\n")
+                v = cmd[:4].upper()
+                if v in ("EHLO", "HELO"):
+                    say("250-%s\r\n250-SIZE 10000000\r\n250 8BITMIME" % self.ip if v == "EHLO" else "250 hi")
+                elif v == "MAIL":
+                    tx = {"from": re.search(r"<(.*?)>", cmd).group(1), "rcpts": [], "mail_line": cmd}
+                    say("250 2.1.0 Ok")
+                elif v == "RCPT":
+                    a = re.search(r"<(.*?)>", cmd).group(1)
+                    r = self.rcpt(a)
+                    if r.startswith("2"):
+                        tx["rcpts"].append(a)
+                    say(r)
+                elif v == "DATA":
+                    say("354 go ahead")
+                    raw = b""
+                    while not raw.endswith(b"\r\n.\r\n"):
+                        chunk = f.readline()
+                        if not chunk:
+                            return
+                        raw += chunk
+                    lines = raw[:-5].split(b"\r\n") if raw != b".\r\n" else []
+                    tx["raw"] = raw
+                    tx["data"] = b"\r\n".join(ln[1:] if ln.startswith(b".") else ln for ln in lines) + b"\r\n"
+                    r = self.data(tx)
+                    if r.startswith("2"):
+                        self.msgs.append(tx)
+                    say(r)
+                elif v == "RSET":
+                    tx = None
+                    say("250 Ok")
+                elif v == "QUIT":
+                    say("221 bye")
+                    return
+                else:
+                    say("502 what")
+        except OSError:
+            pass
+        finally:
+            c.close()
+
+
+class RelayKotak(kt.Kotak):
+    nets = ("127.0.0.1/32",)
+
+    def config_text(self):
+        t = super().config_text()
+        extra = "".join("\tlist relay_net '%s'\n" % n for n in self.nets)
+        return t.replace("config kotak 'main'\n", "config kotak 'main'\n" + extra, 1)
+
+
+def free_port_all(ips):
+    for _ in range(50):
+        p = kt.free_port("127.0.0.5")
+        ok = True
+        for ip in ips:
+            s = socket.socket()
+            try:
+                s.bind((ip, p))
+            except OSError:
+                ok = False
+            finally:
+                s.close()
+        if ok:
+            return p
+    raise AssertionError("no common free port on the peer addresses")
+
+
+def setup():
+    global K
+    if shutil.which("dnsmasq") is None:
+        return
+    d = tempfile.mkdtemp(prefix="kt-relay-")
+    kt.at_exit(lambda: shutil.rmtree(d, ignore_errors=True))
+    dport = kt.free_port(DNS_IP)
+    a = ["dnsmasq", "--no-resolv", "--no-hosts", "--no-poll", "--conf-file=/dev/null",
+         "--keep-in-foreground", "--pid-file=", "--port=%d" % dport, "--listen-address=" + DNS_IP,
+         "--bind-interfaces", "--local=/test/", "--log-facility=-",
+         "--dns-rr=nullmx.test,15,000000", "--host-record=nomail.test,127.0.0.14"]
+    a += ["--mx-host=%s,%s,%d" % m for m in MX]
+    a += ["--host-record=%s,%s" % (h, ip) for h, ip in HOSTS.items()]
+    # nomail.test: an A record, yet no MX and (below) AAAA, so no mail host for
+    # the AAAA step either; implicit MX is tried on it and refused
+    if os.geteuid() == 0:
+        a.append("--user=root")
+    p = subprocess.Popen(a, stdout=subprocess.DEVNULL, stderr=open(os.path.join(d, "dnsmasq.log"), "wb"))
+
+    def stop():
+        p.terminate()
+        p.wait(5)
+    kt.at_exit(stop)
+    time.sleep(0.3)
+    check(p.poll() is None, "dnsmasq exited: %s" % open(os.path.join(d, "dnsmasq.log")).read()[-400:])
+    port = free_port_all([ip for h, ip in HOSTS.items() if h != "dead.fallback.test"])
+    ENV["port"] = port
+    tries = {}
+
+    def tempfail_rcpt(a):
+        tries[a] = tries.get(a, 0) + 1
+        return "451 4.7.1 try again later" if tries[a] == 1 else "250 2.1.5 Ok"
+
+    def reject_rcpt(a):
+        return "550 5.1.1 <%s>: no such user here" % a if a.startswith("nobody") else "250 2.1.5 Ok"
+    for h, ip in HOSTS.items():
+        if h == "dead.fallback.test":
+            continue        # refuses connections: nothing listens there
+        kw = {}
+        if h == "mx.tempfail.test":
+            kw["rcpt"] = tempfail_rcpt
+        elif h == "mx.reject.test":
+            kw["rcpt"] = reject_rcpt
+        elif h == "mx.long.test":
+            kw["greet"] = "220-" + "x" * 1100 + "\r\n220 ok"
+        SERVERS[h] = Peer(ip, port, **kw)
+        kt.at_exit(SERVERS[h].close)
+    K = RelayKotak(main={"dns_server": "%s:%d" % (DNS_IP, dport), "relay_port": str(port),
+                         "retry_min": "2", "retry_max": "3"})
+
+
+def need():
+    if K is None:
+        raise kt.Skip("dnsmasq not installed (Debian package dnsmasq-base)")
+
+
+def send(rcpts, subject, sender="alice@example.lan", body="hello\r\n"):
+    m = kt.msg(subject=subject, body=body, sender=sender)
+    r = K.send(rcpts, m, sender=sender)
+    eq(r.code, 250, "reply to the final dot")
+    return m
+
+
+def arrived(host, subject, n=1, timeout=15):
+    p = SERVERS[host]
+    return kt.wait_for(lambda: [t for t in p.msgs if b"Subject: " + subject.encode() in t["data"]][:n]
+                       if len([t for t in p.msgs if b"Subject: " + subject.encode() in t["data"]]) >= n
+                       else None, timeout=timeout, what="%s at %s" % (subject, host))
+
+
+def queue_empty():
+    kt.wait_for(lambda: not K.spool_files("queue"), timeout=15, what="an empty queue")
+
+
+def dsn_parts(user, subject, count):
+    K.wait_count(user, count, timeout=15)
+    for raw in K.messages(user):
+        m = email.message_from_bytes(kt.parse_stored(raw)[1])
+        if "Undelivered" in (m["Subject"] or "") and subject.encode() in m.as_bytes():
+            return m
+    raise AssertionError("no DSN for %s in %s's mbox" % (subject, user))
+
+
+@test
+def delivers_to_the_mx():
+    need()
+    body = "line one\r\n.leading dot\r\n..two dots\r\nlast\r\n"
+    send(["bob@good.test", "carol@good.test"], "to-good", body=body)
+    t = arrived("mx1.good.test", "to-good")[0]
+    eq(t["from"], "alice@example.lan", "MAIL FROM")
+    eq(sorted(t["rcpts"]), ["bob@good.test", "carol@good.test"], "both recipients in one session")
+    check(b".leading dot\r\n..two dots\r\nlast\r\n" in t["data"], "dot-unstuffed body: %r" % t["data"][-80:])
+    check(b"\r\n..leading dot\r\n...two dots\r\n" in t["raw"], "dot-stuffed on the wire")
+    check(b"\n" not in t["raw"].replace(b"\r\n", b""), "a bare LF went out")
+    check(re.search(r"SIZE=\d+", t["mail_line"]), "SIZE= offered and not used: %s" % t["mail_line"])
+    check(t["data"].startswith(b"Received: from "), "kotak's Received: header first")
+    queue_empty()
+    check(re.search(r"to=<bob@good\.test> relay=mx1\.good\.test\[127\.0\.0\.5\] status=sent", K.log()),
+          "log line for the sent recipient")
+
+
+@test
+def mx_preference_order():
+    need()
+    for i in range(3):
+        send(["x@pref.test"], "pref-%d" % i)
+        arrived("mxa.pref.test", "pref-%d" % i)
+    eq([t for t in SERVERS["mxb.pref.test"].msgs], [], "mail at the preference-20 MX")
+
+
+@test
+def falls_back_to_the_second_mx():
+    need()
+    send(["x@fallback.test"], "fallback")
+    arrived("live.fallback.test", "fallback")
+    queue_empty()
+
+
+@test
+def implicit_mx():
+    need()
+    send(["x@implicit.test"], "implicit")
+    arrived("implicit.test", "implicit")
+
+
+@test
+def null_mx_bounces():
+    need()
+    n = K.count("alice")
+    send(["x@nullmx.test"], "nullmx")
+    m = dsn_parts("alice", "nullmx", n + 1)
+    check("5.1.10" in m.as_string(), "Status 5.1.10 in the DSN")
+    queue_empty()
+
+
+@test
+def nxdomain_bounces():
+    need()
+    n = K.count("alice")
+    send(["x@nosuch.test"], "nxdomain")
+    m = dsn_parts("alice", "nxdomain", n + 1)
+    check("Status: 5.1.2" in m.as_string(), "Status 5.1.2")
+    queue_empty()
+
+
+@test(timeout=60)
+def tempfail_then_success_after_retry():
+    need()
+    t0 = time.monotonic()
+    send(["later@tempfail.test"], "tempfail")
+    kt.wait_for(lambda: re.search(r"to=<later@tempfail\.test> .*status=deferred \(451 4\.7\.1", K.log()),
+                what="the deferral")
+    check(K.spool_files("queue"), "queue file kept after the 4xx")
+    arrived("mx.tempfail.test", "tempfail", timeout=30)
+    check(time.monotonic() - t0 >= 1.5, "retried before retry_min")
+    queue_empty()
+
+
+@test
+def rcpt_5xx_bounce_with_dsn():
+    need()
+    n = K.count("alice")
+    send(["ok@reject.test", "nobody@reject.test"], "reject-5xx")
+    t = arrived("mx.reject.test", "reject-5xx")[0]
+    eq(t["rcpts"], ["ok@reject.test"], "recipients accepted")
+    m = dsn_parts("alice", "reject-5xx", n + 1)
+    eq(m["Return-Path"], "<>", "the DSN's envelope sender")
+    check("MAILER-DAEMON@" in m["From"], "From: %s" % m["From"])
+    eq(m.get_content_type(), "multipart/report", "content type")
+    eq(m.get_param("report-type"), "delivery-status", "report-type")
+    parts = m.get_payload()
+    eq([p.get_content_type() for p in parts],
+       ["text/plain", "message/delivery-status", "text/rfc822-headers"], "parts")
+    ds = parts[1].get_payload()     # email parses it into header blocks
+    eq(ds[0]["Reporting-MTA"], "dns; " + kt.HOSTNAME, "Reporting-MTA")
+    eq(len(ds), 2, "per-message block and one recipient block (%r)" % [dict(b) for b in ds])
+    eq(ds[1]["Final-Recipient"], "rfc822; nobody@reject.test", "Final-Recipient")
+    eq(ds[1]["Action"], "failed", "Action")
+    eq(ds[1]["Status"], "5.1.1", "Status")
+    eq(ds[1]["Remote-MTA"], "dns; mx.reject.test", "Remote-MTA")
+    check("550 5.1.1" in ds[1]["Diagnostic-Code"], "Diagnostic-Code: %s" % ds[1]["Diagnostic-Code"])
+    hdrs = parts[2].get_payload()
+    hdrs = hdrs if isinstance(hdrs, str) else str(hdrs[0])
+    check("Subject: reject-5xx" in hdrs, "original headers in the DSN")
+    check("hello" not in hdrs, "the original body is not in the DSN")
+    if os.environ.get("KT_SHOW_DSN"):
+        print(m.as_string())
+    queue_empty()
+
+
+@test
+def remote_sender_gets_its_bounce_relayed():
+    need()
+    send(["nobody@reject.test"], "remote-bounce", sender="someone@good.test")
+    p = SERVERS["mx1.good.test"]
+    t = kt.wait_for(lambda: [t for t in p.msgs if b"remote-bounce" in t["data"] and t["from"] == ""],
+                    timeout=15, what="the DSN at the sender's MX")[0]
+    eq(t["rcpts"], ["someone@good.test"], "DSN recipient")
+    check(b"multipart/report" in t["data"], "a multipart/report")
+    queue_empty()
+
+
+@test
+def no_bounce_for_a_bounce():
+    need()
+    na, nadm = K.count("alice"), K.count("admin")
+    good = len(SERVERS["mx1.good.test"].msgs)
+    send(["nobody@reject.test"], "bounce-of-bounce", sender="")
+    # the null-sender message fails: one notice to the local postmaster, nothing else
+    m = dsn_parts("admin", "bounce-of-bounce", nadm + 1)
+    check("a bounce that could not be delivered" in m["Subject"], "postmaster notice subject")
+    queue_empty()
+    time.sleep(1.0)
+    eq(K.count("admin"), nadm + 1, "postmaster notices")
+    eq(K.count("alice"), na, "alice's mbox")
+    eq(len(SERVERS["mx1.good.test"].msgs), good, "mail relayed anywhere")
+    check("to=<>" not in K.log(), "a delivery to <> was attempted")
+
+
+@test
+def deferral_past_queue_lifetime_bounces():
+    need()
+    k2 = RelayKotak(main=dict(K.main, queue_lifetime="0"))
+    try:
+        m = kt.msg(subject="expired", sender="alice@example.lan")
+        eq(k2.send(["expire@tempfail.test"], m, sender="alice@example.lan").code, 250, "final dot")
+        kt.wait_for(lambda: k2.count("alice") == 1, timeout=15, what="the DSN")
+        raw = k2.messages("alice")[0]
+        check(b"Status: 5.4.7" in raw and b"451 4.7.1" in raw, "expiry DSN with the last error: %r" % raw[-600:])
+        kt.wait_for(lambda: not k2.spool_files("queue"), timeout=10, what="an empty queue")
+        eq([t for t in SERVERS["mx.tempfail.test"].msgs if b"expired" in t["data"]], [], "delivered")
+    finally:
+        k2.stop()
+
+
+@test
+def relay_net_allows_and_denies():
+    need()
+    c = K.session()           # from 127.0.0.1: in relay_net
+    c.ok("MAIL FROM:<alice@example.lan>", 250)
+    c.ok("RCPT TO:<x@good.test>", 250)
+    c.close()
+    c = K.connect(src="127.0.0.2")
+    c.ok("EHLO other.example", 250)
+    c.ok("MAIL FROM:<alice@example.lan>", 250)
+    c.ok("RCPT TO:<x@good.test>", 554, enh="5.7.1")
+    # the classic open-relay forms never relay either
+    for a in ("x%good.test@example.lan", '"x@good.test"@example.lan', "good.test!x@example.lan",
+              "x%good.test@[127.0.0.1]"):
+        r = c.cmd("RCPT TO:<%s>" % a)
+        check(r.code in (550, 554, 501), "RCPT TO:<%s> got %s" % (a, r))
+    c.ok("RCPT TO:<@example.lan:x@good.test>", 554, enh="5.7.1")
+    c.close()
+
+
+@test
+def open_relay_forms_send_nothing():
+    need()
+    before = sum(len(p.msgs) for p in SERVERS.values())
+    c = K.connect(src="127.0.0.2")
+    c.ok("EHLO other.example", 250)
+    c.ok("MAIL FROM:<spam@example.org>", 250)
+    c.ok("RCPT TO:<alice@example.lan>", 250)
+    for a in ("x%good.test@example.lan", '"x@good.test"@example.lan', "good.test!x@example.lan"):
+        r = c.cmd("RCPT TO:<%s>" % a)
+        check(r.code in (550, 554, 501), "RCPT TO:<%s> got %s" % (a, r))
+    c.ok("DATA", 354)
+    c.send(kt.msg(subject="openrelay") + b".\r\n")
+    eq(c.reply(timeout=10).code, 250, "final dot")
+    c.close()
+    time.sleep(1.5)
+    eq(sum(len(p.msgs) for p in SERVERS.values()), before, "messages at the peers")
+
+
+@test
+def overlong_reply_line_ends_the_attempt():
+    need()
+    send(["x@long.test"], "long-reply")
+    kt.wait_for(lambda: re.search(r"to=<x@long\.test> .*status=deferred .*reply line too long", K.log()),
+                what="a deferral for the overlong reply")
+    eq(SERVERS["mx.long.test"].msgs, [], "mail taken by the server")
+
+
+if __name__ == "__main__":
+    sys.exit(kt.main(setup))
