@@ -6,6 +6,8 @@
 #include "kotak.h"
 
 #include <arpa/inet.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static int
@@ -245,11 +247,21 @@ expand(const char *local, char out[][USER_MAX], int max, int *n, int depth)
 			continue;
 		hit = 1;
 		strlcpy_k(name, to, sizeof(name));
-		if (at != NULL) {
-			if (!cfg_is_local_domain(at + 1))
-				return -1;	/* forwarding out: the relay issue */
-			name[at - to] = '\0';
+		if (at != NULL && !cfg_is_local_domain(at + 1)) {
+#if ENABLE_RELAY
+			/* forwarding: "!N" names cfg.alias[N].to, for the relay
+			 * (rcpt_line writes the address; the envelope sender is
+			 * kept, as Postfix does without SRS) */
+			snprintf(name, sizeof(name), "!%d", i);
+			if (add_unique(name, out, max, n) < 0)
+				return -1;
+			continue;
+#else
+			return -1;	/* no relay in this build */
+#endif
 		}
+		if (at != NULL)
+			name[at - to] = '\0';
 		if (strcaseeq(name, local)) {
 			if ((u = users_find(name)) == NULL || add_unique(u, out, max, n) < 0)
 				return -1;
@@ -272,4 +284,14 @@ alias_expand(const char *local, char out[][USER_MAX], int max)
 	if (expand(local, out, max, &n, 0) < 0)
 		return -1;
 	return n;
+}
+
+/* The queue's recipient line for one alias_expand() result: a local user,
+ * "!" (the remote address orig) or "!N" (forwarding to alias N's target). */
+int
+rcpt_line(char *line, size_t sz, const char *user, const char *orig)
+{
+	if (user[0] == '!' && user[1])
+		return snprintf(line, sz, "R - ! %s\n", cfg.alias[atoi(user + 1)].to);
+	return snprintf(line, sz, "R - %s %s\n", user, orig);
 }

@@ -70,8 +70,12 @@ bounce_make(const char *qid, int qfd, const struct qenv *e, const char *mta,
 	rfc5322_date(date, sizeof(date), time(NULL));
 	rfc5322_date(adate, sizeof(adate), e->arrival);
 	ok = dprintf(fd, "KOTAK1 %s\nT %lld\nF \n", bq, (long long)time(NULL)) > 0;
-	for (i = 0; i < nu; i++)
-		ok &= dprintf(fd, "R - %s %s\n", users[i], to) > 0;
+	for (i = 0; i < nu; i++) {
+		char line[ADDR_MAX + USER_MAX + 16];
+
+		rcpt_line(line, sizeof(line), users[i], to);
+		ok &= dprintf(fd, "%s", line) > 0;
+	}
 	hoff = lseek(fd, 0, SEEK_CUR) + 1;	/* the message starts after the blank line */
 	ok &= dprintf(fd, "\nFrom: Mail Delivery System <MAILER-DAEMON@%s>\nTo: <%s>\n"
 	    "Subject: %s\nDate: %s\nMessage-ID: <%s.dsn@%s>\nAuto-Submitted: auto-replied\n"

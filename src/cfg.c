@@ -200,10 +200,13 @@ static int
 add_alias(struct parser *p, struct cfg *c, const char *name, const char *to)
 {
 	struct cfg_alias *a;
+	const char *at = strrchr(to, '@');
 
 	if (c->nalias == CONFIG_MAX_ALIASES)
 		return perr(p, "too many aliases (Kconfig MAX_ALIASES is %d)", CONFIG_MAX_ALIASES);
-	if (strlen(to) >= sizeof(a->to) || !*to || strchr(to, ' '))
+	/* a remote target goes into RCPT TO as it stands: plain addresses only */
+	if (strlen(to) >= sizeof(a->to) || !*to || strpbrk(to, " <>,;\"\\()[]\t") ||
+	    (at && (at == to || !at[1])))
 		return perr(p, "list to: bad address '%s'", to);
 	a = &c->alias[c->nalias++];
 	strlcpy_k(a->name, name, sizeof(a->name));

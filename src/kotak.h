@@ -138,6 +138,7 @@ struct addr {
 int	 addr_parse_path(const char *s, struct addr *, int flags, const char **rest);
 void	 addr_format(const struct addr *, char *, size_t);
 int	 alias_expand(const char *local, char out[][USER_MAX], int max);
+int	 rcpt_line(char *line, size_t sz, const char *user, const char *orig);	/* "R - USER ADDR\n" */
 
 /* data.c: DATA phase parser (dot-unstuffing, strict CRLF.CRLF end, header filter). */
 enum { DE_OK, DE_SIZE, DE_LINE, DE_IO, DE_LOOP };

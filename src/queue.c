@@ -139,7 +139,7 @@ queue_tx_open(char *qid, char *path, size_t n)
 	for (tries = 0; tries < 8; tries++) {
 		snprintf(qid, QID_LEN + 1, "%08llx%08x", (long long)time(NULL) & 0xffffffffLL, ++qcounter);
 		snprintf(path, n, "%s/%s", tdir, qid);
-		fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);	/* RDWR: smtp_in rereads its envelope */
 		if (fd >= 0 || errno != EEXIST)
 			return fd;
 	}

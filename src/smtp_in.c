@@ -253,6 +253,24 @@ spool_write(struct conn *c, const char *p, size_t n)
 	return 0;
 }
 
+/* Is this envelope line in the spool file already?  Forwarding aliases
+ * reached through two recipients must give the remote address one line. */
+static int
+spooled(int fd, const char *line)
+{
+	char l[ADDR_MAX + USER_MAX + 16];
+	size_t len = strlen(line) - 1;
+	off_t off = 0;
+	int n;
+
+	while ((n = queue_line(fd, off, l, sizeof(l))) > 0) {
+		if ((size_t)n - 1 == len && !strncasecmp(l, line, len))
+			return 1;
+		off += n;
+	}
+	return 0;
+}
+
 static void
 io_fail(struct conn *c, const char *what)
 {
@@ -325,7 +343,9 @@ do_rcpt(struct conn *c, char *arg)
 		}
 	}
 	for (i = 0; i < n; i++) {
-		l = snprintf(line, sizeof(line), "R - %s %s\n", users[i], orig);
+		l = rcpt_line(line, sizeof(line), users[i], orig);
+		if (users[i][0] == '!' && users[i][1] && spooled(s->fd, line))
+			continue;
 		if (spool_write(c, line, l) < 0) {
 			io_fail(c, "write");
 			return;

@@ -339,7 +339,7 @@ add_rcpt(const char *s, size_t n)
 		return;
 	}
 	for (i = 0; i < k; i++) {
-		int l = snprintf(line, sizeof(line), "R - %s %s\n", users[i], orig);
+		int l = rcpt_line(line, sizeof(line), users[i], orig);
 		if (str_add(&env, line, l) < 0)
 			oom();
 	}

@@ -204,7 +204,9 @@ def setup():
         SERVERS[h] = Peer(ip, port, **kw)
         kt.at_exit(SERVERS[h].close)
     K = RelayKotak(main={"dns_server": "%s:%d" % (DNS_IP, dport), "relay_port": str(port),
-                         "retry_min": "2", "retry_max": "3"})
+                         "retry_min": "2", "retry_max": "3"},
+                   aliases={"postmaster": ["admin"], "team": ["bob", "fwd1@good.test", "fwd2@pref.test"],
+                            "away": ["away@good.test"], "chain": ["team"]})
 
 
 def need():
@@ -437,6 +439,48 @@ def overlong_reply_line_ends_the_attempt():
     kt.wait_for(lambda: re.search(r"to=<x@long\.test> .*status=deferred .*reply line too long", K.log()),
                 what="a deferral for the overlong reply")
     eq(SERVERS["mx.long.test"].msgs, [], "mail taken by the server")
+
+
+
+@test
+def forwarding_alias_from_any_client():
+    """An alias naming remote addresses forwards through the queue, also for a
+    client that may not relay (127.0.0.2 is outside relay_net); the local
+    target gets its copy; the envelope sender is kept."""
+    need()
+    m = kt.msg(subject="fwd-alias", sender="someone@outside.example")
+    c = K.session(src="127.0.0.2")
+    c.ok("MAIL FROM:<someone@outside.example>", 250)
+    c.ok("RCPT TO:<team@example.lan>", 250)
+    c.ok("RCPT TO:<away@example.lan>", 250)
+    c.ok("RCPT TO:<chain@example.lan>", 250)     # the same targets again: one copy each
+    c.ok("RCPT TO:<x@good.test>", 554, "5.7.1")  # yet no relaying for this client
+    c.ok("DATA", 354)
+    c.send(m.replace(b"\r\n.", b"\r\n..") + b".\r\n")
+    eq(c.reply().code, 250, "end of data")
+    c.close()
+    t = arrived("mx1.good.test", "fwd-alias")[0]
+    eq(t["from"], "someone@outside.example", "envelope sender kept")
+    eq(sorted(t["rcpts"]), ["away@good.test", "fwd1@good.test"], "forwarded recipients, once each")
+    t2 = arrived("mxa.pref.test", "fwd-alias")[0]
+    eq(t2["rcpts"], ["fwd2@pref.test"], "second domain")
+    K.wait_count("bob", 1, timeout=10)
+    check(any(b"Subject: fwd-alias" in r for r in K.messages("bob")), "local copy for bob")
+    qd = os.path.join(K.data_dir, "spool", "queue")
+
+    def ours_left():
+        left = []
+        for f in os.listdir(qd):
+            try:
+                if b"Subject: fwd-alias" in open(os.path.join(qd, f), "rb").read():
+                    left.append(f)
+            except OSError:
+                pass
+        return left
+    kt.wait_for(lambda: not ours_left(), timeout=15, what="the forwarded message to leave the queue")
+    time.sleep(0.5)
+    eq(len([x for x in SERVERS["mx1.good.test"].msgs if b"Subject: fwd-alias" in x["data"]]), 1,
+       "one transaction at good.test")
 
 
 if __name__ == "__main__":

@@ -61,6 +61,10 @@ errors(void)
 		{ "config kotak\n\toption max_recipients 0\n", ":2: option max_recipients" },
 		{ "config kotak\n\toption data_dir relative\n", "absolute" },
 		{ "config kotak\n\toption a b c d\n", ":2: too many words" },
+		{ "config alias\n\toption name x\n\tlist to '<a@b.test>'\n", "list to: bad address '<a@b.test>'" },
+		{ "config alias\n\toption name x\n\tlist to 'a@'\n", "list to: bad address 'a@'" },
+		{ "config alias\n\toption name x\n\tlist to '@b.test'\n", "list to: bad address '@b.test'" },
+		{ "config alias\n\toption name x\n\tlist to 'a@b.test,c@d.test'\n", "list to: bad address" },
 	};
 	unsigned i;
 
