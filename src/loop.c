@@ -274,6 +274,10 @@ loop_run(void)
 		}
 		tv.tv_sec = next ? (next > now ? next - now : 0) : 3600;
 		tv.tv_usec = 0;
+		if ((r = queue_wait_ms()) >= 0 && tv.tv_sec * 1000 > r) {
+			tv.tv_sec = 0;	/* a group commit is waiting for more messages */
+			tv.tv_usec = r * 1000;
+		}
 		r = select(maxfd + 1, &rd, &wr, NULL, &tv);
 		if (r < 0 && errno != EINTR)
 			fatal("select");

@@ -271,6 +271,19 @@ spooled(int fd, const char *line)
 	return 0;
 }
 
+/* Sessions in the middle of a transaction (MAIL given, DATA not ended):
+ * the group commit waits a moment for them (queue.c). */
+int
+smtp_in_busy(void)
+{
+	int i, n = 0;
+
+	for (i = 0; i < CONFIG_MAX_CONNS; i++)
+		n += conns[i].fd >= 0 && conns[i].proto == &smtp_in_proto &&
+		    conns[i].u.smtp.st >= ST_MAIL && conns[i].u.smtp.st <= ST_DATA;
+	return n;
+}
+
 static void
 io_fail(struct conn *c, const char *what)
 {

@@ -21,5 +21,6 @@ struct smtp_sess {
 
 extern const struct proto smtp_in_proto;
 void	 smtp_in_committed(struct conn *, int ok, int err);
+int	 smtp_in_busy(void);		/* sessions between MAIL and the end of DATA */
 
 #endif

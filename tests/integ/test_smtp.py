@@ -364,15 +364,16 @@ def alias_in_second_domain():
 
 @test
 def broken_aliases_not_accepted():
-    # an alias loop, an alias to a missing user, an alias forwarding out
-    # (no relay yet): never 250 (the mail would be lost), never a crash
+    # an alias loop, an alias to a missing user, an alias forwarding out in
+    # a build without the relay: never 250 (the mail would be lost), never a crash
     k = kt.Kotak(users=("alice",), aliases={"postmaster": ["alice"], "loopa": ["loopb"],
                                             "loopb": ["loopa"], "ghost": ["nosuchuser"],
                                             "fwd": ["x@other.org"]})
+    broken = ("loopa", "ghost") + (() if b"+relay" in kt.run_kotak(["-V"]).stdout else ("fwd",))
     try:
         c = k.session()
         c.ok("MAIL FROM:<a@example.org>", 250)
-        for a in ("loopa", "ghost", "fwd"):
+        for a in broken:
             r = c.cmd("RCPT TO:<%s@example.lan>" % a)
             check(400 <= r.code < 600, "RCPT to broken alias %s -> %r" % (a, r.text))
         c.ok("RCPT TO:<alice@example.lan>", 250)
