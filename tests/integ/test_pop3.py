@@ -763,5 +763,55 @@ def enospc_during_expunge():
         shutil.rmtree(mnt, ignore_errors=True)
 
 
+@test(timeout=90)
+def mutt_over_pop3():
+    """mutt (in tmux) reads the INBOX over POP3, deletes one message and
+    quits: that message is gone from the mbox, the others are intact."""
+    if not (kt.tool("mutt") and kt.tool("tmux")):
+        raise kt.Skip("mutt or tmux not installed")
+    k = KP()
+    k.deliver(3, subject="muttpop")
+    k.wait_mail(3)
+    sock = "ktp%d" % os.getpid()
+    home = os.path.join(k.dir, "mhome")
+    os.makedirs(home)
+    rc = os.path.join(home, "muttrc")
+    with open(rc, "w") as f:
+        f.write("set pop_user=alice\nset pop_pass='%s'\nset ssl_starttls=no\nset ssl_force_tls=no\n"
+                "set pop_authenticators='user'\nset delete=yes\nset confirmappend=no\n"
+                "set sort=date-sent\nset folder=%s\nset spoolfile=%s/none\n" % (PW, home, home))
+    env = dict(os.environ, HOME=home, TERM="xterm", LANG="C.UTF-8")
+    cmd = "mutt -n -F %s -f pop://alice@127.0.0.1:%d/" % (rc, k.pport())
+
+    def screen():
+        return subprocess.run(["tmux", "-L", sock, "capture-pane", "-p", "-t", "0"],
+                              stdout=subprocess.PIPE, env=env, timeout=5).stdout.decode()
+
+    def keys(*k):
+        subprocess.run(["tmux", "-L", sock, "send-keys", "-t", "0"] + list(k), env=env, timeout=5,
+                       stderr=subprocess.DEVNULL)
+    try:
+        subprocess.run(["tmux", "-L", sock, "new-session", "-d", "-x", "150", "-y", "30", cmd],
+                       env=env, check=True, timeout=10)
+        s = kt.wait_for(lambda: (lambda x: x if "muttpop2" in x else None)(screen()), 15, 0.2,
+                        "mutt's index over POP3")
+        check("muttpop0" in s and "muttpop1" in s, "mutt index: %r" % s)
+        # open the second message, then delete the first and quit (purge)
+        keys("j", "Enter")
+        s = kt.wait_for(lambda: (lambda x: x if "body of muttpop1" in x else None)(screen()), 15, 0.2,
+                        "mutt pager showing muttpop1 (RETR)")
+        keys("q")
+        time.sleep(0.3)
+        keys("k", "d")
+        time.sleep(0.3)
+        keys("q")  # delete=yes: no purge question
+        kt.wait_for(lambda: k.count("alice") == 2, 15, 0.2, "the deleted message gone at QUIT")
+        subj = sorted(m["Subject"] for m in kt.read_mbox(k.mbox()))
+        eq(subj, ["muttpop1", "muttpop2"], "messages left in the mbox")
+    finally:
+        subprocess.run(["tmux", "-L", sock, "kill-server"], stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL, timeout=5)
+
+
 if __name__ == "__main__":
     sys.exit(kt.main())
