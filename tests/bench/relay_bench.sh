@@ -3,18 +3,26 @@
 #
 #   tests/bench/relay_bench.sh [--strict] [--keep]
 #
-# Measured 2026-11-26 23:40 UTC, kotak at commit 0c8c76a (src as in 60086b3),
-# Postfix 3.7.11, Debian 12, 2 vCPU (`tests/bench/relay_bench.sh`, defaults):
-#   kotak:   NOT DONE: 305 of 1000 relayed when stopped after 120 s (2.5 msg/s);
-#            2,976 "relay busy, next try in 30s" log lines
-#   Postfix: queue empty after 2.17 s (median of 2.40, 2.17, 2.03), 461 msg/s
-#   ratio kotak/Postfix: time >= 55x, rate <= 0.006x
-#   injection alone (SMTP accept, fsync): kotak 0.85 s, Postfix 2.08 s (0.41x)
-#   warm-up, 10 messages (no wait in kotak): kotak 0.071 s, Postfix 0.095 s
+# Measured 2026-11-26, kotak src as in 60086b3 (script at dcf3e01 and later),
+# Postfix 3.7.11, Debian 12, 2 vCPU, `tests/bench/relay_bench.sh` (defaults):
+#   run 23:40 UTC: Postfix queue empty after 2.17 s (median of 2.40, 2.17,
+#     2.03), 461 msg/s; kotak NOT DONE, 305 of 1000 relayed when stopped after
+#     120 s (2.5 msg/s): time ratio >= 55x, rate ratio <= 0.006
+#   run 23:43 UTC: Postfix 1.96 s (1.73, 2.16, 1.96), 510 msg/s; kotak 254 of
+#     1000 after 120 s (2.1 msg/s): >= 61x; at smtp-sink after 5 s: 238, then
+#     nothing until 90 s (254)
+#   run 23:47 UTC (ROUNDS=1 DEADLINE=100): kotak 237 after 5 s, then exactly
+#     16 more at 30, 60 and 90 s (285 after 100 s)
+#   injection alone (SMTP accept, fsync): kotak 0.85-0.87 s, Postfix 1.9-2.1 s;
+#   warm-up, 10 messages (no wait in kotak): kotak 0.056-0.071 s, Postfix
+#     0.089-0.095 s
 # kotak's relay is fast per message but takes at most RELAY_SLOTS * 4 = 16
-# messages in hand; every other one gets "relay busy" and a 30 s wait, and
-# the queue is rescanned only then (src/queue.c job_finish), so a burst of
-# 1,000 drains at about 16 messages per 30 s cycle.
+# messages in hand; a message that arrives when they are taken gets "relay
+# busy, next try in 30s" (src/queue.c job_finish) and waits for a queue
+# rescan: what got in during the injection goes out at once (about 240),
+# then 16 per rescan every 30 s, the relay idle between (in the 23:43 run
+# nothing moved at 30 and 60 s; not analysed: perhaps a rescan that came
+# just before the files' mtime, the next then SCAN_EVERY = 60 s later).
 #
 # A benchmark, not a test: `make test` does not run it (tests/bench/run.sh does).
 # Run as root on Debian 12 (needs unshare, dnsmasq, postfix for smtp-sink,
@@ -296,9 +304,10 @@ inject() {
 # total_s "-": the queue was not empty after DEADLINE s; half_s: time until
 # half of the messages were at smtp-sink ("-": never)
 one_round() {
-	local side=$1 port=$2 n=$3 s0 t0 t1 t2 th=- end got
+	local side=$1 port=$2 n=$3 s0 t0 t1 t2 th=- end got tick=5
 	shift 3
 	s0=$(sink_n)
+	: > "$tmp/timeline.$side"
 	t0=$(now)
 	inject "$port" "$n" || fail "$side: smtp-source failed: $(tail -n 2 "$tmp/inject.err")"
 	t1=$(now)
@@ -306,6 +315,10 @@ one_round() {
 	while :; do
 		got=$(( $(sink_n) - s0 ))
 		[ "$th" = - ] && [ "$got" -ge $((n / 2)) ] && th=$(now)
+		if [ $((SECONDS - end + DEADLINE)) -ge $tick ]; then	# relayed so far, every 5 s
+			echo "${tick}s:$got" >> "$tmp/timeline.$side"
+			tick=$((tick + 5))
+		fi
 		if [ "$got" -ge "$n" ] && queue_empty "$@"; then
 			t2=$(now)
 			break
@@ -439,6 +452,7 @@ awk -v kt="$kt" -v pt="$pt" -v ki="$ki" -v pi="$pi" -v kh="$kh" -v ph="$ph" -v n
 	if (kd)
 		printf "kotak: %d of %d relayed when stopped after %d s (queue not empty)\n", kn, n, kt
 }'
+[ "$kdone" = 1 ] && echo "kotak, messages at smtp-sink so far: $(tr '\n' ' ' < "$tmp/timeline.kotak")"
 echo "warm-up, $WARM messages (fit in kotak's messages in hand): kotak $kwarm s, Postfix $pwarm s until the queue was empty"
 echo "kotak logged 'relay busy, next try in 30s' $kbusy times (its $((4 * 4)) messages in hand were full)"
 echo "rounds (side round total_s inject_s at_sink half_s):"
