@@ -11,7 +11,7 @@
 #   run 23:43 UTC: Postfix 1.96 s (1.73, 2.16, 1.96), 510 msg/s; kotak 254 of
 #     1000 after 120 s (2.1 msg/s): >= 61x; at smtp-sink after 5 s: 238, then
 #     nothing until 90 s (254)
-#   run 23:47 UTC (ROUNDS=1 DEADLINE=100): kotak 237 after 5 s, then exactly
+#   run 23:44 UTC (ROUNDS=1 DEADLINE=100): kotak 237 after 5 s, then exactly
 #     16 more at 30, 60 and 90 s (285 after 100 s)
 #   injection alone (SMTP accept, fsync): kotak 0.85-0.87 s, Postfix 1.9-2.1 s;
 #   warm-up, 10 messages (no wait in kotak): kotak 0.056-0.071 s, Postfix
