@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # tests/bench/run.sh [ARGS...]: runs every benchmark in tests/bench
-# (tests/bench/*_bench.sh, in name order) with ARGS, one after the other.
+# (tests/bench/*_bench.sh, in name order: pop3, relay, smtp, tls) with ARGS,
+# one after the other; each takes --keep, smtp and relay also --strict.
 # Benchmarks are not tests: `make test` does not run them.  A Makefile
 # target can be simply `bench: kotak ; tests/bench/run.sh`.
 # Exit: non-zero when any benchmark failed (its own exit code is shown).

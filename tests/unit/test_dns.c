@@ -662,6 +662,219 @@ hostile(void)
 	CHECK((t1.tv_sec - t0.tv_sec) * 1000000 + (t1.tv_usec - t0.tv_usec) < 2000000);
 }
 
+/* More hostile packets: counts, loops through pointers, pointers out of
+ * bounds or into a label's text, every cut of a record, over-long labels
+ * and names made of plain labels. */
+static void
+hostile2(void)
+{
+	struct pk p, g;
+	struct dns_result r;
+	char l63[64];
+	size_t at, n;
+	unsigned o[4];
+	int k, i, rc;
+
+	memset(l63, 'a', 63);
+	l63[63] = '\0';
+	/* QDCOUNT must be 1: 0, 2 and 65535 are not answers to our question */
+	for (k = 0; k < 3; k++) {
+		static const unsigned qd[3] = { 0, 2, 65535 };
+		hdr(&p, 0x1234, 0x8180, qd[k], 1);
+		question(&p, "x.test", DNS_T_A);
+		rr_a(&p, NULL, "192.0.2.1");
+		CHECK_INT(xparse(&p, &r), DNS_R_IGNORE);
+	}
+	/* QDCOUNT and ANCOUNT 65535, nothing after the question */
+	hdr(&p, 0x1234, 0x8180, 65535, 65535);
+	question(&p, "x.test", DNS_T_A);
+	CHECK_INT(xparse(&p, &r), DNS_R_IGNORE);
+	/* ANCOUNT 65535 with no records, and on MX with one */
+	xq(&p, 65535);
+	CHECK_INT(xparse(&p, &r), DNS_R_SERVER);
+	hdr(&p, 0x1234, 0x8180, 1, 65535);
+	question(&p, "x.test", DNS_T_MX);
+	rr_mx(&p, 10, "mx.x.test");
+	CHECK_INT(parse(&p, "x.test", DNS_T_MX, &r), DNS_R_SERVER);
+	/* only the header */
+	hdr(&p, 0x1234, 0x8180, 1, 1);
+	CHECK_INT(xparse(&p, &r), DNS_R_IGNORE);
+	/* the question's name a pointer to itself, or past the end */
+	hdr(&p, 0x1234, 0x8180, 1, 0);
+	pptr(&p, 12);
+	p16(&p, DNS_T_A);
+	p16(&p, 1);
+	CHECK_INT(xparse(&p, &r), DNS_R_IGNORE);
+	hdr(&p, 0x1234, 0x8180, 1, 0);
+	pptr(&p, 0x3fff);
+	p16(&p, DNS_T_A);
+	p16(&p, 1);
+	CHECK_INT(xparse(&p, &r), DNS_R_IGNORE);
+	/* a label, then a pointer back to the start of that name: a.a.a... */
+	xq(&p, 1);
+	p8(&p, 1);
+	p8(&p, 'a');
+	pptr(&p, 24);
+	at = rr_head(&p, DNS_T_A);
+	pbytes(&p, "\1\2\3\4", 4);
+	rr_end(&p, at);
+	CHECK_INT(xparse(&p, &r), DNS_R_SERVER);
+	/* the same inside an MX exchange, and an exchange pointing at itself */
+	for (k = 0; k < 2; k++) {
+		hdr(&p, 0x1234, 0x8180, 1, 1);
+		question(&p, "x.test", DNS_T_MX);
+		pptr(&p, 12);
+		at = rr_head(&p, DNS_T_MX);
+		p16(&p, 10);
+		n = p.n;
+		if (k == 0) {
+			p8(&p, 2);
+			pbytes(&p, "mx", 2);
+		}
+		pptr(&p, n);
+		rr_end(&p, at);
+		CHECK_INT(parse(&p, "x.test", DNS_T_MX, &r), DNS_R_SERVER);
+	}
+	/* a CNAME whose target points at itself */
+	xq(&p, 1);
+	pptr(&p, 12);
+	at = rr_head(&p, DNS_T_CNAME);
+	pptr(&p, p.n);
+	rr_end(&p, at);
+	CHECK_INT(xparse(&p, &r), DNS_R_SERVER);
+	/* pointers past the end of the packet, and into a label's text
+	 * (13 is the 'x' of the question's "\1x\4test") */
+	for (k = 0; k < 2; k++) {
+		xq(&p, 1);
+		pptr(&p, k == 0 ? 0x3fff : 13);
+		at = rr_head(&p, DNS_T_A);
+		pbytes(&p, "\1\2\3\4", 4);
+		rr_end(&p, at);
+		CHECK_INT(xparse(&p, &r), DNS_R_SERVER);
+	}
+	/* a truncated record: every cut inside it (owner, TYPE, CLASS, TTL,
+	 * RDLENGTH, RDATA) is a server failure, never an answer or a read
+	 * past the end */
+	xq(&g, 1);
+	rr_a(&g, "x.test", "192.0.2.1");
+	CHECK_INT(xparse(&g, &r), DNS_R_DONE);
+	CHECK_INT(r.status, DNS_OK);
+	for (n = 24; n < g.n; n++) {
+		unsigned char *cut = malloc(n);	/* exact size, for ASan */
+		unsigned char w[256];
+		int hops = 0;
+		CHECK(cut != NULL);
+		memcpy(cut, g.b, n);
+		dns_name_wire("x.test", w);
+		rc = dns_parse(cut, n, 0x1234, w, DNS_T_A, &hops, &r);
+		if (rc != DNS_R_SERVER)
+			printf("    cut at %zu: %d\n", n, rc);
+		CHECK_INT(rc, DNS_R_SERVER);
+		free(cut);
+	}
+	/* an MX whose RDLENGTH is 0, or 1 (half a preference) */
+	for (k = 0; k < 2; k++) {
+		hdr(&p, 0x1234, 0x8180, 1, 1);
+		question(&p, "x.test", DNS_T_MX);
+		pptr(&p, 12);
+		at = rr_head(&p, DNS_T_MX);
+		if (k)
+			p8(&p, 0);
+		rr_end(&p, at);
+		CHECK_INT(parse(&p, "x.test", DNS_T_MX, &r), DNS_R_SERVER);
+	}
+	/* labels of 64 (0x40: a reserved type too) and 0xbf in an MX exchange */
+	for (k = 0; k < 2; k++) {
+		hdr(&p, 0x1234, 0x8180, 1, 1);
+		question(&p, "x.test", DNS_T_MX);
+		pptr(&p, 12);
+		at = rr_head(&p, DNS_T_MX);
+		p16(&p, 10);
+		p8(&p, k ? 0xbf : 64);
+		pbytes(&p, l63, 63);
+		p8(&p, 'a');
+		p8(&p, 0);
+		rr_end(&p, at);
+		CHECK_INT(parse(&p, "x.test", DNS_T_MX, &r), DNS_R_SERVER);
+	}
+	/* names of plain labels: 255 bytes in wire form (63+63+63+61 and the
+	 * length bytes) is the most, 256 is too long, in an owner name of an
+	 * unrelated record before the answer */
+	for (k = 61; k <= 62; k++) {
+		xq(&p, 2);
+		for (i = 0; i < 3; i++) {
+			p8(&p, 63);
+			pbytes(&p, l63, 63);
+		}
+		p8(&p, k);
+		pbytes(&p, l63, k);
+		p8(&p, 0);
+		at = rr_head(&p, 16);
+		rr_end(&p, at);
+		rr_a(&p, NULL, "192.0.2.1");
+		CHECK_INT(xparse(&p, &r), k == 61 ? DNS_R_DONE : DNS_R_SERVER);
+		if (k == 61)
+			CHECK_INT(r.status, DNS_OK);
+	}
+	/* five labels of 63: 321 bytes */
+	xq(&p, 1);
+	for (i = 0; i < 5; i++) {
+		p8(&p, 63);
+		pbytes(&p, l63, 63);
+	}
+	p8(&p, 0);
+	at = rr_head(&p, DNS_T_A);
+	pbytes(&p, "\1\2\3\4", 4);
+	rr_end(&p, at);
+	CHECK_INT(xparse(&p, &r), DNS_R_SERVER);
+	/* an MX exchange over 255 bytes: two labels of 63, then a pointer to
+	 * three more kept in an earlier record */
+	hdr(&p, 0x1234, 0x8180, 1, 2);
+	question(&p, "x.test", DNS_T_MX);
+	pptr(&p, 12);
+	at = rr_head(&p, 16);
+	for (i = 0; i < 3; i++) {
+		o[i] = p.n;
+		p8(&p, 63);
+		pbytes(&p, l63, 63);
+	}
+	p8(&p, 0);
+	rr_end(&p, at);
+	pptr(&p, 12);
+	at = rr_head(&p, DNS_T_MX);
+	p16(&p, 10);
+	for (i = 0; i < 2; i++) {
+		p8(&p, 63);
+		pbytes(&p, l63, 63);
+	}
+	pptr(&p, o[0]);
+	rr_end(&p, at);
+	CHECK_INT(parse(&p, "x.test", DNS_T_MX, &r), DNS_R_SERVER);
+	/* ... while one label of 63 and the same pointer is 257 - 64 = 193: fine */
+	hdr(&p, 0x1234, 0x8180, 1, 2);
+	question(&p, "x.test", DNS_T_MX);
+	pptr(&p, 12);
+	at = rr_head(&p, 16);
+	for (i = 0; i < 3; i++) {
+		o[i] = p.n;
+		p8(&p, 63);
+		pbytes(&p, l63, 63);
+	}
+	p8(&p, 0);
+	rr_end(&p, at);
+	pptr(&p, 12);
+	at = rr_head(&p, DNS_T_MX);
+	p16(&p, 10);
+	p8(&p, 2);
+	pbytes(&p, "mx", 2);
+	pptr(&p, o[1]);
+	rr_end(&p, at);
+	CHECK_INT(parse(&p, "x.test", DNS_T_MX, &r), DNS_R_DONE);
+	CHECK_INT(r.status, DNS_OK);
+	CHECK_INT(r.n, 1);
+	CHECK_INT(strlen(r.rr[0].name), 2 + 1 + 63 + 1 + 63);
+}
+
 /* Every cut of a good answer is ignored or a server failure, never an
  * answer; random damage never breaks the parser (ASan build: no report). */
 static void
@@ -1375,7 +1588,7 @@ main(int argc, char **argv)
 {
 	static const struct t_case tc[] = {
 		T(names), T(parse_a), T(mx_sort), T(null_mx), T(cname), T(rcodes), T(mismatch),
-		T(hostile), T(prefixes), T(servers),
+		T(hostile), T(hostile2), T(prefixes), T(servers),
 		T(net_mx), T(net_join), T(net_forged_id), T(net_forged_question), T(net_forged_port),
 		T(net_tc_tcp), T(net_timeout), T(net_servfail), T(net_nxdomain), T(net_cname),
 		T(net_refused), T(net_badname), T(net_cancel), T(net_chain), T(net_rotate),
