@@ -559,9 +559,9 @@ job_finish(void)
 #if ENABLE_RELAY
 		if (job.remote) {
 			if (smtp_out_add(job.qid) == 0) {
-				queue_retry(job.fd, 3600);
+				queue_retry(job.fd, 3600);	/* the relay sets the next try */
 				log_info("%s: relaying", job.qid);
-			} else {
+			} else {	/* 4096 waiting: the relay asks for a rescan when it has room */
 				queue_retry(job.fd, 30);
 				log_info("%s: relay busy, next try in 30s", job.qid);
 			}
@@ -862,6 +862,13 @@ queue_run(void)
 		deliver_step();
 	}
 	pass_budget = SLICE;
+}
+
+/* The relay has room again for messages it turned away. */
+void
+queue_rescan(void)
+{
+	next_scan = 0;
 }
 
 void

@@ -95,6 +95,13 @@ struct rslot {
 
 static struct rslot slots[CONFIG_RELAY_SLOTS];
 static struct rmsg msgs[MSGS];
+/* Messages handed over while all MSGS places were taken, in arrival order:
+ * they start as soon as a place frees (a burst must not wait for queue
+ * rescans).  Their files' mtime is already an hour ahead, as for the ones
+ * in hand; a restart retries them all. */
+#define WAITING	4096	/* 8 bytes each, touched only when used */
+static unsigned long long waitq[WAITING];	/* queue ids as numbers */
+static int whead, wcount, refused;
 
 static void next_addr(struct rslot *);
 static void next_host(struct rslot *);
@@ -113,6 +120,7 @@ int
 smtp_out_add(const char *qid)
 {
 	struct rmsg *f = NULL;
+	unsigned long long q;
 	int i;
 
 	for (i = 0; i < MSGS; i++) {
@@ -121,12 +129,43 @@ smtp_out_add(const char *qid)
 		if (!msgs[i].qid[0] && f == NULL)
 			f = &msgs[i];
 	}
-	if (f == NULL)
-		return -1;
+	q = strtoull(qid, NULL, 16);
+	for (i = 0; i < wcount; i++)
+		if (waitq[(whead + i) % WAITING] == q)
+			return 0;
+	if (f == NULL || wcount) {
+		if (wcount == WAITING) {
+			refused = 1;	/* the queue retries it; rescan when there is room */
+			return -1;
+		}
+		waitq[(whead + wcount++) % WAITING] = q;
+		return 0;
+	}
 	memset(f, 0, sizeof(*f));
 	strlcpy_k(f->qid, qid, sizeof(f->qid));
 	random_bytes(&f->salt, sizeof(f->salt));
 	return 0;
+}
+
+/* Free message places take the longest waiting messages. */
+static void
+take_waiting(void)
+{
+	int j;
+
+	for (j = 0; j < MSGS && wcount; j++) {
+		if (msgs[j].qid[0])
+			continue;
+		memset(&msgs[j], 0, sizeof(msgs[j]));
+		snprintf(msgs[j].qid, sizeof(msgs[j].qid), "%016llx", waitq[whead]);
+		random_bytes(&msgs[j].salt, sizeof(msgs[j].salt));
+		whead = (whead + 1) % WAITING;
+		wcount--;
+	}
+	if (refused && wcount < WAITING / 2) {
+		refused = 0;
+		queue_rescan();
+	}
 }
 
 /* ---- recipients and results ---- */
@@ -679,6 +718,7 @@ smtp_out_run(void)
 	struct rslot *s;
 	int i, j;
 
+	take_waiting();
 	for (j = 0; j < MSGS; j++) {
 		struct rmsg *m = &msgs[j];
 		for (i = 0; i < CONFIG_RELAY_SLOTS && m->qid[0] && !m->done; i++) {
