@@ -3,26 +3,15 @@
 #
 #   tests/bench/relay_bench.sh [--strict] [--keep]
 #
-# Measured 2026-11-26, kotak src as in 60086b3 (script at dcf3e01 and later),
-# Postfix 3.7.11, Debian 12, 2 vCPU, `tests/bench/relay_bench.sh` (defaults):
-#   run 23:40 UTC: Postfix queue empty after 2.17 s (median of 2.40, 2.17,
-#     2.03), 461 msg/s; kotak NOT DONE, 305 of 1000 relayed when stopped after
-#     120 s (2.5 msg/s): time ratio >= 55x, rate ratio <= 0.006
-#   run 23:43 UTC: Postfix 1.96 s (1.73, 2.16, 1.96), 510 msg/s; kotak 254 of
-#     1000 after 120 s (2.1 msg/s): >= 61x; at smtp-sink after 5 s: 238, then
-#     nothing until 90 s (254)
-#   run 23:44 UTC (ROUNDS=1 DEADLINE=100): kotak 237 after 5 s, then exactly
-#     16 more at 30, 60 and 90 s (285 after 100 s)
-#   injection alone (SMTP accept, fsync): kotak 0.85-0.87 s, Postfix 1.9-2.1 s;
-#   warm-up, 10 messages (no wait in kotak): kotak 0.056-0.071 s, Postfix
-#     0.089-0.095 s
-# kotak's relay is fast per message but takes at most RELAY_SLOTS * 4 = 16
-# messages in hand; a message that arrives when they are taken gets "relay
-# busy, next try in 30s" (src/queue.c job_finish) and waits for a queue
-# rescan: what got in during the injection goes out at once (about 240),
-# then 16 per rescan every 30 s, the relay idle between (in the 23:43 run
-# nothing moved at 30 and 60 s; not analysed: perhaps a rescan that came
-# just before the files' mtime, the next then SCAN_EVERY = 60 s later).
+# Measured 2026-11-26 23:47 UTC, kotak at 97495e9, Postfix 3.7.11, Debian 12,
+# 2 vCPU, `ROUNDS=3 tests/bench/relay_bench.sh`: queue empty after kotak 0.89 s
+# (0.82, 0.91, 0.89), Postfix 2.82 s (2.82, 3.04, 2.06): 1,120 vs 355 msg/s,
+# kotak/Postfix time ratio 0.3 (3.2x the rate).  Injection (SMTP accept,
+# fsync): kotak 0.62 s, Postfix 2.76 s.
+# Before 97495e9 kotak took at most RELAY_SLOTS * 4 = 16 messages in hand and
+# put any other back for 30 s: 250-300 of the 1,000 after 120 s (runs at
+# 23:40-23:44 with 60086b3).  Now the others wait in order in memory (up to
+# 4096) and start as soon as a place frees.
 #
 # A benchmark, not a test: `make test` does not run it (tests/bench/run.sh does).
 # Run as root on Debian 12 (needs unshare, dnsmasq, postfix for smtp-sink,
