@@ -9,6 +9,14 @@ PYTHON    ?= /usr/bin/python3
 DEFCONFIG ?= configs/defconfig
 export KCONFIG_CONFIG := .config
 
+# Debian's cross compilers link glibc: for their triples (and no explicit CC)
+# kotak is built with the musl toolchain that scripts/toolchain.sh makes from
+# Debian's sources, through `make cross` (mk/cross.mk), and copied to ./kotak.
+DEB_ARCH_mips-linux-gnu-      := mips
+DEB_ARCH_mipsel-linux-gnu-    := mipsel
+DEB_ARCH_arm-linux-gnueabihf- := arm
+DEB_ARCH := $(if $(filter default,$(origin CC)),$(DEB_ARCH_$(CROSS_COMPILE)))
+
 # Compiler: an explicit CC wins; else $(CROSS_COMPILE)gcc; else musl-gcc
 # when installed (static musl is the product), else cc.
 ifeq ($(origin CC),default)
@@ -50,13 +58,28 @@ BEARSSL_LIB := build/bearssl/libbearssl.a
 KOTAK_CFLAGS += -isystem $(BEARSSL_SRC)/inc
 endif
 
-kotak: $(OBJS) $(BEARSSL_LIB)
-	$(CC) $(KOTAK_TFLAGS) $(CFLAGS) $(LDFLAGS) $(KOTAK_LDFLAGS) -o $@ $(OBJS) $(BEARSSL_LIB)
+# build/cc.stamp names the compiler the objects in build/ were made with:
+# switching compilers (or to a Debian triple) rebuilds instead of mixing.
+CCSTAMP := build/cc.stamp
+CCID    := $(CC) $(DEB_ARCH) $(KOTAK_TFLAGS) $(CFLAGS)
+$(shell mkdir -p build; echo '$(CCID)' | cmp -s - $(CCSTAMP) || echo '$(CCID)' > $(CCSTAMP))
 
-build/%.o: src/%.c build/config.h $(wildcard src/*.h) | build
+ifneq ($(DEB_ARCH),)
+kotak: $(CCSTAMP) build/config.h FORCE
+	@$(MAKE) --no-print-directory cross ARCH=$(DEB_ARCH) CROSS_COMPILE=
+	cp build-$(DEB_ARCH)/kotak $@
+	@echo '$(CCID)' > $(CCSTAMP)	# the sub-make wrote the host's id
+else
+kotak: $(OBJS) $(BEARSSL_LIB) $(CCSTAMP)
+	$(CC) $(KOTAK_TFLAGS) $(CFLAGS) $(LDFLAGS) $(KOTAK_LDFLAGS) -o $@ $(OBJS) $(BEARSSL_LIB)
+endif
+FORCE:
+
+build/%.o: src/%.c build/config.h $(wildcard src/*.h) $(CCSTAMP) | build
 	$(CC) $(KOTAK_CFLAGS) $(KOTAK_TFLAGS) $(CFLAGS) -c -o $@ $<
 
-build/bearssl/libbearssl.a: | build
+build/bearssl/libbearssl.a: $(CCSTAMP) | build
+	@rm -rf build/bearssl
 	BEARSSL_SRC=$(BEARSSL_SRC) scripts/bearssl.sh lib build/bearssl "$(CC)" "$(AR)" $(KOTAK_TFLAGS) $(CFLAGS) -ffunction-sections -fdata-sections
 
 build:
@@ -130,4 +153,4 @@ clean:
 # Cross builds, qemu tests and the size gate (issue 6) live in mk/.
 -include $(wildcard mk/*.mk)
 
-.PHONY: deps all defconfig menuconfig savedefconfig size install unit asan test lint run clean
+.PHONY: FORCE deps all defconfig menuconfig savedefconfig size install unit asan test lint run clean
