@@ -34,7 +34,8 @@
 
 /*
  * A dotlock left by a dead kotak: "kotak PID SIZE" and then one line
- * "QID OFFSET" for each append it began, in order.  The appends whose
+ * "QID OFFSET" (or "QID OFFSET d", direct) for each append it began, in
+ * order.  Direct appends are never confirmed while it exists; the appends whose
  * recipients the queue had marked done stay; the mbox is cut back to the
  * start of the first one not marked (or to SIZE when there is none, as an
  * interrupted expunge leaves it), so each message ends up there once.
@@ -76,7 +77,7 @@ recover_dead(struct mbox_lock *m)
 		memcpy(qid, l, QID_LEN);
 		qid[QID_LEN] = '\0';
 		cut = -1;	/* all listed appends done: keep everything */
-		if (!queue_rcpt_done(qid, user)) {
+		if (e[-1] == 'd' || !queue_rcpt_done(qid, user)) {
 			cut = strtoll(l + QID_LEN + 1, NULL, 10);
 			break;
 		}
@@ -91,12 +92,14 @@ recover_dead(struct mbox_lock *m)
 	return 1;
 }
 
-/* Before an append: name it in the dotlock, for recover_dead. */
+/* Before an append: name it in the dotlock, for recover_dead.  A direct
+ * append (queue.c: a message delivered before it was ever queued) is "d":
+ * it is confirmed only by the dotlock's removal, so recovery cuts it. */
 int
-mbox_lock_add(struct mbox_lock *m, const char *qid, off_t off)
+mbox_lock_add(struct mbox_lock *m, const char *qid, off_t off, int direct)
 {
 	char b[64];
-	int n = snprintf(b, sizeof(b), "%s %lld\n", qid, (long long)off);
+	int n = snprintf(b, sizeof(b), "%s %lld%s\n", qid, (long long)off, direct ? " d" : "");
 	int fd = open(m->lock, O_WRONLY | O_APPEND | O_CLOEXEC | O_NOFOLLOW), r;
 
 	if (fd < 0)

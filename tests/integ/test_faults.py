@@ -5,6 +5,7 @@ import errno
 import fcntl
 import os
 import random
+import re
 import signal
 import socket
 import struct
@@ -71,6 +72,89 @@ def kill9_right_after_250_exactly_once():
     k.wait_count("alice", 6, timeout=8, settle=1.0)
     eq(sorted(subjects(k, "alice")), sorted(subs), "subjects after 6 kill -9s")
     eq(k.spool_files("queue"), [], "spool/queue at the end")
+
+
+class EnvKotak(kt.Kotak):
+    """kotak started with extra environment variables (test hooks)."""
+    env = {}
+
+    def start(self, wait=True):
+        old = dict(os.environ)
+        os.environ.update(self.env)
+        try:
+            return kt.Kotak.start(self, wait)
+        finally:
+            os.environ.clear()
+            os.environ.update(old)
+
+
+@test
+def direct_delivery_before_250():
+    # a small message for local users is appended before its 250 and never
+    # enters spool/queue: the delivered lines precede the queued line
+    k = fresh(users=("alice", "bob"))
+    eq(k.send(["alice@example.lan", "bob@example.lan"], kt.msg("direct-1")).code, 250, "final dot")
+    eq(k.count("alice"), 1, "alice's messages at the 250")
+    eq(k.count("bob"), 1, "bob's messages at the 250")
+    log = k.log()
+    qid = re.search(r"([0-9a-f]{16}): queued from=", log).group(1)
+    check(log.index("%s: to=alice status=delivered" % qid) < log.index("%s: queued from=" % qid) and
+          log.index("%s: to=bob status=delivered" % qid) < log.index("%s: queued from=" % qid),
+          "delivered after the 250: %r" % log[-600:])
+    eq(k.spool_files("queue"), [], "spool/queue")
+    eq(k.spool_files("tmp"), [], "spool/tmp")
+    check(not os.path.exists(k.mbox_path("alice") + ".lock"), "INBOX.lock left")
+
+
+@test(timeout=60)
+def kill9_before_direct_unlock_cuts_and_client_resends():
+    # kill -9 after a direct delivery's mbox fsync, before its unlock and its
+    # 250: the append is cut at the next start, the client (no 250) sends the
+    # message again, and each message is in the mbox once
+    class K(EnvKotak):
+        env = {"KOTAK_TEST_DIRECT_DELAY_MS": "1500"}
+    k = K(users=("alice",))
+    kt.after_test(k.cleanup)
+    eq(k.send(["alice@example.lan"], kt.msg("first")).code, 250, "first")
+    before = k.mbox_bytes("alice")
+    c = open_tx(k)
+    end_data(c, kt.msg("cut-me", body=b"unconfirmed\r\n"))
+    kt.wait_for(lambda: k.log().count("direct deliveries synced") >= 2, 5, what="the second sync")
+    check(b"unconfirmed" in k.mbox_bytes("alice"), "the append is in the mbox before the unlock")
+    k.kill9()
+    got = c.replies_until_close(timeout=3)
+    c.close()
+    check(not any(r.code == 250 for r in got), "a 250 reached the client: %r" % got)
+    check(os.path.exists(k.mbox_path("alice") + ".lock"), "the dotlock survives the kill")
+    k.start()
+    # cut at start, before any reader or delivery
+    kt.wait_for(lambda: k.mbox_bytes("alice") == before, 5, what="the unconfirmed append cut")
+    check(not os.path.exists(k.mbox_path("alice") + ".lock"), "INBOX.lock after recovery")
+    eq(k.send(["alice@example.lan"], kt.msg("cut-me", body=b"unconfirmed\r\n")).code, 250, "resent")
+    eq(k.send(["alice@example.lan"], kt.msg("after")).code, 250, "after")
+    eq(sorted(subjects(k, "alice")), ["after", "cut-me", "first"], "each message once")
+    check(k.mbox_bytes("alice").startswith(before), "the first message changed")
+
+
+@test
+def direct_enospc_undone_then_queued():
+    # a direct append that hits ENOSPC is undone (mbox byte-identical) and
+    # the message is queued as usual: 250, delivered once space returns
+    fs, k = enospc_server(4 * 1024 * 1024, max_message_size=240 * 1024)
+    eq(k.send(["alice@example.lan"], kt.msg("small-before")).code, 250, "first")
+    before = k.mbox_bytes("alice")
+    m = kt.msg("direct-fails", body=(b"d" * 98 + b"\r\n") * 2200)       # ~220 KB: direct
+    fs.fill_to(len(m) + len(m) // 2)      # the spool copy fits, the mbox copy not
+    r = k.send(["alice@example.lan"], m)
+    eq(r.code, 250, "reply: %r" % r.text)
+    eq(k.mbox_bytes("alice"), before, "mbox after the failed direct append")
+    eq(len(k.spool_files("queue")), 1, "message kept in spool/queue")
+    check("direct delivery failed: queued" in k.log(), "log says why")
+    fs.unfill()
+    k.usr1()
+    msgs = k.wait_count("alice", 2, timeout=6, settle=1.0)
+    check(msgs[-1].endswith(kt.crlf_to_lf(m) + b"\n"), "redelivered message not byte-exact")
+    eq(k.spool_files("queue"), [], "spool/queue after redelivery")
 
 
 @test(timeout=90)
