@@ -20,7 +20,7 @@ static const unsigned char proto_built[PROTO_NUM] = {
 };
 
 enum { SEC_NONE, SEC_MAIN, SEC_LISTEN, SEC_ALIAS };
-enum { T_STR, T_INT, T_LOG };
+enum { T_STR, T_INT, T_LOG, T_SHTLS };
 
 struct opt {
 	const char *name;
@@ -50,6 +50,13 @@ static const struct opt main_opts[] = {
 	{ "retry_min", T_INT, S(retry_min), 1, 86400 },
 	{ "retry_max", T_INT, S(retry_max), 1, 86400 },
 	{ "queue_lifetime", T_INT, S(queue_lifetime), 0, 100 * 86400 },
+	{ "relay_tls_fallback", T_INT, S(relay_tls_fallback), 0, 1 },
+	{ "smarthost", T_STR, S(smarthost), 0, 0 },
+	{ "smarthost_user", T_STR, S(smarthost_user), 0, 0 },
+	{ "smarthost_password_file", T_STR, S(smarthost_password_file), 0, 0 },
+	{ "smarthost_verify", T_INT, S(smarthost_verify), 0, 1 },
+	{ "smarthost_tls", T_SHTLS, S(sh_tls), 0, 0 },
+	{ "ca_file", T_STR, S(ca_file), 0, 0 },
 	{ NULL, 0, 0, 0, 0, 0 }
 };
 
@@ -164,6 +171,16 @@ set_main(struct parser *p, struct cfg *c, const char *key, const char *val, int 
 		else
 			return perr(p, "option log: '%s' is not stderr%s", val, ENABLE_SYSLOG ? " or syslog" : "");
 		break;
+	case T_SHTLS:
+		if (!strcmp(val, "auto"))
+			c->sh_tls = SH_TLS_AUTO;
+		else if (!strcmp(val, "implicit"))
+			c->sh_tls = SH_TLS_IMPLICIT;
+		else if (!strcmp(val, "starttls"))
+			c->sh_tls = SH_TLS_STARTTLS;
+		else
+			return perr(p, "option smarthost_tls: '%s' is not auto, implicit or starttls", val);
+		break;
 	}
 	return 0;
 }
@@ -228,6 +245,74 @@ cfg_defaults(struct cfg *c)
 	c->retry_min = 300;	/* Postfix minimal_backoff_time */
 	c->retry_max = 4000;	/* maximal_backoff_time */
 	c->queue_lifetime = 432000;	/* maximal_queue_lifetime: 5 days */
+	c->smarthost_verify = 1;
+	strlcpy_k(c->ca_file, "/etc/ssl/certs/ca-certificates.crt", sizeof(c->ca_file));
+}
+
+/* option smarthost: "host", "host:port", "1.2.3.4:port", "[v6]" or
+ * "[v6]:port"; the port defaults to 587 (submission).  A password goes
+ * only over TLS, so it needs TLS in the build and both user and file. */
+static int
+smarthost_parse(struct cfg *c, char *err, size_t errlen)
+{
+	char h[sizeof(c->smarthost)], *p, *colon;
+	unsigned long long v = 587;
+	unsigned char a[16];
+
+	if (!c->smarthost[0]) {
+		if (c->smarthost_user[0] || c->smarthost_password_file[0]) {
+			snprintf(err, errlen, "smarthost_user and smarthost_password_file need option smarthost");
+			return -1;
+		}
+		return 0;
+	}
+	if (!ENABLE_RELAY) {
+		snprintf(err, errlen, "option smarthost: this build has no relay (Kconfig RELAY)");
+		return -1;
+	}
+	strlcpy_k(h, c->smarthost, sizeof(h));
+	p = h;
+	if (*p == '[') {
+		if ((colon = strchr(p, ']')) == NULL || (colon[1] && colon[1] != ':'))
+			goto bad;
+		*colon++ = '\0';
+		p++;
+		if (inet_pton(AF_INET6, p, a) != 1 || !ENABLE_IPV6)
+			goto bad;
+		colon = *colon ? colon : NULL;
+	} else {
+		colon = strchr(p, ':');
+		if (colon && strchr(colon + 1, ':'))
+			goto bad;	/* a bare IPv6 address: brackets, please */
+	}
+	if (colon) {
+		*colon++ = '\0';
+		if (parse_uint(colon, 65535, &v) < 0 || v == 0)
+			goto bad;
+	}
+	if (!*p || strlen(p) >= sizeof(c->sh_host) || strpbrk(p, " /@"))
+		goto bad;
+	strlcpy_k(c->sh_host, p, sizeof(c->sh_host));
+	c->sh_port = (int)v;
+	if (c->sh_tls == SH_TLS_AUTO)
+		c->sh_tls = v == 465 ? SH_TLS_IMPLICIT : SH_TLS_STARTTLS;
+	if (!c->smarthost_user[0] != !c->smarthost_password_file[0]) {
+		snprintf(err, errlen, "option smarthost: smarthost_user and smarthost_password_file go together");
+		return -1;
+	}
+	if (!ENABLE_TLS) {
+		snprintf(err, errlen, "option smarthost: this build has no TLS (Kconfig TLS)");
+		return -1;
+	}
+	if (c->smarthost_verify && !ENABLE_RELAY_VERIFY) {
+		snprintf(err, errlen, "option smarthost: this build cannot verify certificates"
+		    " (Kconfig RELAY_VERIFY): set option smarthost_verify '0'");
+		return -1;
+	}
+	return 0;
+bad:
+	snprintf(err, errlen, "option smarthost: '%s' is not host, host:port or [IPv6]:port", c->smarthost);
+	return -1;
 }
 
 /* Alias sections are collected here until their `name` is known. */
@@ -365,6 +450,12 @@ cfg_load(const char *path, struct cfg *c, char *err, size_t errlen)
 	}
 	if (c->ndomain == 0)
 		strlcpy_k(c->domain[c->ndomain++], c->hostname, sizeof(c->domain[0]));
+	if (smarthost_parse(c, err, errlen) < 0) {
+		char e[300];
+		strlcpy_k(e, err, sizeof(e));
+		snprintf(err, errlen, "%s: %s", path, e);
+		return -1;
+	}
 	if (c->data_dir[0] != '/' || strlen(c->data_dir) > 160) {
 		/* 160: room for spool/queue/QID and mail/USER/INBOX.lock in PATH_MAX_K */
 		snprintf(err, errlen, "%s: option data_dir must be an absolute path of at most 160 bytes", path);
