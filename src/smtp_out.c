@@ -61,7 +61,7 @@
  * moves on to the next address */
 enum { ST_FREE, ST_MX, ST_ADDR, ST_CONN, ST_GREET, ST_EHLO, ST_HELO, ST_STARTTLS, ST_AUTH,
 	ST_AUTH2, ST_AUTH3, ST_MAIL, ST_RCPT, ST_DATA, ST_BODY, ST_DOT, ST_QUIT };
-enum { EX_STARTTLS = 1, EX_PLAIN = 2, EX_LOGIN = 4 };	/* EHLO keywords */
+enum { EX_STARTTLS = 1, EX_PLAIN = 2, EX_LOGIN = 4, EX_PIPE = 8 };	/* EHLO keywords */
 #define PAUSE_MIN	900	/* a smarthost that refused our login: first pause */
 #define PAUSE_MAX	(4 * 3600)
 enum { RS_WAIT, RS_OK, RS_DEFER, RS_BOUNCE, RS_SENT };
@@ -87,6 +87,7 @@ struct rslot {
 	char	 domain[DNS_NAME_MAX];
 	char	 mx[MX_MAX][DNS_NAME_MAX];
 	int	 nmx, mxi, qtype, na, ai;
+	int	 rsent, dsent;	/* PIPELINING: RCPTs and DATA already on their way */
 	int	 port, sh, ext, notls, tls_ok;	/* sh: the smarthost route; notls: ai+1 in cleartext */
 #if ENABLE_TLS
 	struct tls_client *tls;
@@ -116,6 +117,7 @@ static void finish(struct rslot *);
 static void read_replies(struct rslot *);
 static void attempt_fail(struct rslot *, const char *);
 static void body_fill(struct rslot *);
+static void pipe_more(struct rslot *);
 
 static unsigned
 dom_hash(const char *d, unsigned h)
@@ -244,20 +246,30 @@ enter(struct rslot *s, int st)
 		if (s->size_ok)
 			buf_printf(&s->out, " SIZE=%lld", (long long)s->e.body_len);
 		buf_add(&s->out, "\r\n", 2);
+		s->rsent = s->dsent = 0;
+		pipe_more(s);
 		break;
 	case ST_RCPT:
+		if (s->ri < s->rsent) {	/* pipelined: already sent */
+			pipe_more(s);
+			break;
+		}
 		while ((a = rcpt_addr(s, s->ri, l, sizeof(l))) == NULL) {
 			/* the line changed under us: cannot happen, skip it */
 			s->r[s->ri].st = RS_DEFER;
 			if (++s->ri == s->nrcpt) {
-				enter(s, s->nok ? ST_DATA : ST_QUIT);
+				enter(s, s->nok || s->dsent ? ST_DATA : ST_QUIT);
 				return;
 			}
 		}
 		buf_printf(&s->out, "RCPT TO:<%s>\r\n", a);
+		s->rsent = s->ri + 1;
+		pipe_more(s);
 		break;
 	case ST_DATA:
-		buf_add(&s->out, "DATA\r\n", 6);
+		if (!s->dsent)
+			buf_add(&s->out, "DATA\r\n", 6);
+		s->dsent = 1;
 		break;
 	case ST_BODY:
 		s->sent = 0;
@@ -269,6 +281,26 @@ enter(struct rslot *s, int st)
 		s->deadline = now + 10;
 		break;
 	}
+}
+
+/* PIPELINING (RFC 2920): the RCPTs not yet sent, as many as the output
+ * buffer holds, and DATA after the last one; replies come in order. */
+static void
+pipe_more(struct rslot *s)
+{
+	char l[ADDR_MAX + USER_MAX + 16];
+	const char *a;
+
+	if (!(s->ext & EX_PIPE))
+		return;
+	while (s->rsent < s->nrcpt && buf_room(&s->out) > ADDR_MAX + 16) {
+		if ((a = rcpt_addr(s, s->rsent, l, sizeof(l))) == NULL)
+			return;	/* the unpipelined path deals with it */
+		buf_printf(&s->out, "RCPT TO:<%s>\r\n", a);
+		s->rsent++;
+	}
+	if (s->rsent == s->nrcpt && !s->dsent && buf_add(&s->out, "DATA\r\n", 6) == 0)
+		s->dsent = 1;
 }
 
 /* Fill the output buffer from the spool: CRLF line ends, dot-stuffing. */
@@ -483,6 +515,8 @@ ehlo_keyword(struct rslot *s, const char *kw)
 		s->size_ok = 1;
 	else if (!strcasecmp(kw, "STARTTLS"))
 		s->ext |= EX_STARTTLS;
+	else if (!strcasecmp(kw, "PIPELINING"))
+		s->ext |= EX_PIPE;
 	else if (!strncasecmp(kw, "AUTH", 4) && (kw[4] == ' ' || kw[4] == '=')) {
 		s->ext |= has_word(kw + 5, "PLAIN") ? EX_PLAIN : 0;
 		s->ext |= has_word(kw + 5, "LOGIN") ? EX_LOGIN : 0;
@@ -687,10 +721,15 @@ on_reply(struct rslot *s, int code)
 		s->nok += k == 2;
 		if (++s->ri < s->nrcpt)
 			enter(s, ST_RCPT);
-		else
-			enter(s, s->nok ? ST_DATA : ST_QUIT);
+		else	/* a pipelined DATA still owes its reply */
+			enter(s, s->nok || s->dsent ? ST_DATA : ST_QUIT);
 		break;
 	case ST_DATA:
+		if (code == 354 && !s->nok) {	/* pipelined DATA, no recipient took: empty message */
+			buf_add(&s->out, ".\r\n", 3);
+			enter(s, ST_DOT);
+			break;
+		}
 		if (code == 354) {
 			enter(s, ST_BODY);
 			body_fill(s);
@@ -719,6 +758,7 @@ read_replies(struct rslot *s)
 	char *line, *e;
 	long n;
 	int code;
+	unsigned gen;
 
 	while ((n = buf_line(&s->in, &line)) > 0) {
 		code = (int)strtol(line, &e, 10);
@@ -738,9 +778,17 @@ read_replies(struct rslot *s)
 			buf_drop(&s->in, n);
 			continue;
 		}
-		s->in.len = 0;	/* we never pipeline: nothing else may be owed */
+		if (!(s->ext & EX_PIPE)) {
+			s->in.len = 0;	/* no pipelining: nothing else may be owed */
+			on_reply(s, code);
+			return;
+		}
+		buf_drop(&s->in, n);	/* pipelined: the next replies may be here already */
+		gen = s->gen;
 		on_reply(s, code);
-		return;
+		if (s->gen != gen || s->st == ST_FREE)
+			return;
+		continue;
 	}
 	if (buf_room(&s->in) == 0)
 		attempt_fail(s, "reply line too long");

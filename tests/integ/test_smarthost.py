@@ -24,10 +24,10 @@ import kt  # noqa: E402
 from kt import test, check, eq  # noqa: E402
 
 DNS_IP = "127.0.0.53"
-SH_IP, NOTLS_IP, MX_IP, BROKEN_IP = "127.0.0.21", "127.0.0.22", "127.0.0.23", "127.0.0.24"
+SH_IP, NOTLS_IP, MX_IP, BROKEN_IP, PIPE_IP = "127.0.0.21", "127.0.0.22", "127.0.0.23", "127.0.0.24", "127.0.0.25"
 HOSTS = {"smarthost.test": SH_IP, "wrongname.test": SH_IP, "nostarttls.test": NOTLS_IP,
-         "mx.tls.test": MX_IP, "mx.broken.test": BROKEN_IP}
-MX = [("tls.test", "mx.tls.test", 10), ("broken.test", "mx.broken.test", 10)]
+         "mx.tls.test": MX_IP, "mx.broken.test": BROKEN_IP, "mx.pipe.test": PIPE_IP}
+MX = [("tls.test", "mx.tls.test", 10), ("broken.test", "mx.broken.test", 10), ("pipe.test", "mx.pipe.test", 10)]
 ENV = {}
 SH = None       # the smarthost kotak
 MXK = None      # the MX kotak (offers STARTTLS)
@@ -36,11 +36,14 @@ PEERS = {}
 
 class Peer:
     """A scripted SMTP server that logs every command line.  starttls:
-    offer STARTTLS, answer 220 and then send garbage instead of TLS."""
+    offer STARTTLS, answer 220 and then send garbage instead of TLS.  Reads
+    with recv() itself, so a transaction records the bytes that had already
+    arrived behind its MAIL command (PIPELINING).  RCPT to nobody*: 550."""
 
     def __init__(self, ip, port, ehlo=("SIZE 10000000", "8BITMIME"), starttls=False):
         self.ip, self.port, self.ext, self.starttls = ip, port, list(ehlo), starttls
         self.cmds = []
+        self.txs = []
         self.msgs = []
         self.conns = 0
         self.s = socket.socket()
@@ -66,7 +69,16 @@ class Peer:
     def _session(self, c):
         self.conns += 1
         c.settimeout(20)
-        f = c.makefile("rb")
+        buf = [b""]
+
+        def readline():
+            while b"\n" not in buf[0]:
+                d = c.recv(65536)
+                if not d:
+                    return b""
+                buf[0] += d
+            ln, buf[0] = buf[0].split(b"\n", 1)
+            return ln + b"\n"
 
         def say(t):
             c.sendall(t.encode() + b"\r\n")
@@ -74,7 +86,7 @@ class Peer:
             say("220 %s ESMTP scripted" % self.ip)
             tx = None
             while True:
-                ln = f.readline()
+                ln = readline()
                 if not ln:
                     return
                 cmd = ln.decode(errors="replace").rstrip("\r\n")
@@ -91,16 +103,24 @@ class Peer:
                 elif v == "AUTH":
                     say("535 5.7.8 no")
                 elif v == "MAIL":
-                    tx = {"from": re.search(r"<(.*?)>", cmd).group(1), "rcpts": []}
+                    tx = {"from": re.search(r"<(.*?)>", cmd).group(1), "rcpts": [], "ahead": buf[0]}
+                    self.txs.append(tx)
                     say("250 2.1.0 Ok")
                 elif v == "RCPT":
-                    tx["rcpts"].append(re.search(r"<(.*?)>", cmd).group(1))
+                    a = re.search(r"<(.*?)>", cmd).group(1)
+                    if a.startswith("nobody"):
+                        say("550 5.1.1 no such user")
+                        continue
+                    tx["rcpts"].append(a)
                     say("250 2.1.5 Ok")
                 elif v == "DATA":
+                    if not tx or not tx["rcpts"]:
+                        say("554 5.5.1 no valid recipients")
+                        continue
                     say("354 go ahead")
                     raw = b""
                     while not raw.endswith(b"\r\n.\r\n"):
-                        chunk = f.readline()
+                        chunk = readline()
                         if not chunk:
                             return
                         raw += chunk
@@ -167,7 +187,7 @@ def setup():
     time.sleep(0.3)
     check(p.poll() is None, "dnsmasq exited: %s" % open(os.path.join(d, "dnsmasq.log")).read()[-400:])
     ENV["dns"] = "%s:%d" % (DNS_IP, dport)
-    rport = common_port([MX_IP, BROKEN_IP])
+    rport = common_port([MX_IP, BROKEN_IP, PIPE_IP])
     ENV["relay_port"] = rport
     # the smarthost: submission (STARTTLS) and smtps, AUTH, delivers far.test locally
     SH = kt.KotakTls(listen=[(SH_IP, kt.free_port(SH_IP), "submission"), (SH_IP, kt.free_port(SH_IP), "smtps")],
@@ -181,6 +201,7 @@ def setup():
                    users=("carol", "admin"))
     kt.at_exit(MXK.cleanup)
     PEERS["broken"] = Peer(BROKEN_IP, rport, starttls=True)
+    PEERS["pipe"] = Peer(PIPE_IP, rport, ehlo=("PIPELINING", "SIZE 10000000"))
     PEERS["notls"] = Peer(NOTLS_IP, kt.free_port(NOTLS_IP), ehlo=("AUTH PLAIN LOGIN", "SIZE 1000000"))
     for pr in PEERS.values():
         kt.at_exit(pr.close)
@@ -213,7 +234,8 @@ def client(smarthost=None, password=kt.DEFAULT_PASSWORD, **main):
 
 
 def send(k, rcpt, subject):
-    r = k.send([rcpt], kt.msg(subject=subject, sender="alice@example.lan", to=rcpt), sender="alice@example.lan")
+    rcpts = rcpt if isinstance(rcpt, list) else [rcpt]
+    r = k.send(rcpts, kt.msg(subject=subject, sender="alice@example.lan", to=rcpts[0]), sender="alice@example.lan")
     eq(r.code, 250, "reply to the final dot")
 
 
@@ -382,6 +404,48 @@ def mx_broken_tls_falls_back_when_allowed():
     t = kt.wait_for(lambda: [m for m in p.msgs if b"mx-fallback" in m["data"]], timeout=15, what="the cleartext retry")
     eq(t[0]["rcpts"], ["y@broken.test"], "recipients")
     check(re.search(r"to=<y@broken\.test> relay=mx\.broken\.test\[127\.0\.0\.24\] status=sent", k.log()), "sent")
+
+
+@test
+def mx_pipelining_one_write():
+    need()
+    p = PEERS["pipe"]
+    k = client()
+    n = k.count("alice")
+    send(k, ["a@pipe.test", "nobody@pipe.test", "b@pipe.test"], "pipe-1")
+    t = kt.wait_for(lambda: [m for m in p.msgs if b"pipe-1" in m["data"]], timeout=15, what="the message")[0]
+    eq(t["rcpts"], ["a@pipe.test", "b@pipe.test"], "accepted recipients")
+    eq(t["ahead"], b"RCPT TO:<a@pipe.test>\r\nRCPT TO:<nobody@pipe.test>\r\nRCPT TO:<b@pipe.test>\r\nDATA\r\n",
+       "what came with MAIL FROM")
+    check(b"Subject: pipe-1" in t["data"], "the body")
+    k.wait_count("alice", n + 1, timeout=15)    # the DSN for nobody@
+    check(b"nobody@pipe.test" in k.messages("alice")[-1], "DSN names the refused recipient")
+
+
+@test
+def mx_pipelining_no_recipient_taken():
+    need()
+    p = PEERS["pipe"]
+    k = client()
+    n = k.count("alice")
+    before = len(p.txs)
+    send(k, ["nobody1@pipe.test", "nobody2@pipe.test"], "pipe-none")
+    k.wait_count("alice", n + 1, timeout=15)
+    eq(len(p.txs), before + 1, "transactions")
+    check(p.txs[-1]["ahead"].endswith(b"DATA\r\n"), "DATA pipelined: %r" % p.txs[-1]["ahead"])
+    check(not [m for m in p.msgs if b"pipe-none" in m["data"]], "a message without recipients")
+    kt.wait_for(lambda: not k.spool_files("queue"), timeout=10, what="an empty queue")
+
+
+@test
+def no_pipelining_without_the_keyword():
+    need()
+    p = PEERS["broken"]     # offers no PIPELINING (and broken TLS: relay_tls_fallback)
+    k = client(relay_tls_fallback="1")
+    send(k, ["one@broken.test", "two@broken.test"], "nopipe")
+    t = kt.wait_for(lambda: [m for m in p.txs if m["from"] == "alice@example.lan" and m.get("data")
+                             and b"nopipe" in m["data"]], timeout=15, what="the message")[0]
+    eq(t["ahead"], b"", "bytes sent before the reply to MAIL")
 
 
 if __name__ == "__main__":
