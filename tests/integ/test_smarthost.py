@@ -266,7 +266,8 @@ def smarthost_implicit_tls_with_auth():
     check(re.search(rb"with ESMTPSA id", raw), "Received: says ESMTPSA: %r" % raw[:400])
     check(b"Authenticated sender: relay" in raw, "logged in as relay")
     check(re.search(r"TLS with smarthost\.test\[127\.0\.0\.21\] \(certificate verified\)", k.log()), "TLS log line")
-    check(re.search(r"to=<bob@far\.test> relay=smarthost\.test\[127\.0\.0\.21\] status=sent", k.log()), "sent")
+    kt.wait_for(lambda: re.search(r"to=<bob@far\.test> relay=smarthost\.test\[127\.0\.0\.21\] status=sent", k.log()),
+                what="the status=sent log line")
 
 
 @test
@@ -403,7 +404,8 @@ def mx_broken_tls_falls_back_when_allowed():
     send(k, "y@broken.test", "mx-fallback")
     t = kt.wait_for(lambda: [m for m in p.msgs if b"mx-fallback" in m["data"]], timeout=15, what="the cleartext retry")
     eq(t[0]["rcpts"], ["y@broken.test"], "recipients")
-    check(re.search(r"to=<y@broken\.test> relay=mx\.broken\.test\[127\.0\.0\.24\] status=sent", k.log()), "sent")
+    kt.wait_for(lambda: re.search(r"to=<y@broken\.test> relay=mx\.broken\.test\[127\.0\.0\.24\] status=sent",
+                                  k.log()), what="the status=sent log line")
 
 
 @test
