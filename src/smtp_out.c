@@ -41,6 +41,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <fcntl.h>
+#include <pwd.h>
 #include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -88,7 +89,7 @@ struct rslot {
 	char	 mx[MX_MAX][DNS_NAME_MAX];
 	int	 nmx, mxi, qtype, na, ai;
 	int	 rsent, dsent;	/* PIPELINING: RCPTs and DATA already on their way */
-	int	 port, sh, ext, notls, tls_ok;	/* sh: the smarthost route; notls: ai+1 in cleartext */
+	int	 port, sh, rt, ext, notls, tls_ok;	/* rt: the route (cfg.route) */	/* sh: the smarthost route; notls: ai+1 in cleartext */
 #if ENABLE_TLS
 	struct tls_client *tls;
 #endif
@@ -107,9 +108,11 @@ struct rslot {
 
 static struct rslot slots[CONFIG_RELAY_SLOTS];
 static struct rmsg msgs[MSGS];
-static char sh_pass[256];		/* smarthost_password_file, read at start and reload */
-static time_t sh_pause_until;		/* the smarthost refused our login: not before this */
-static int sh_pause;
+/* per route (cfg.route): */
+static char sh_pass[1 + MAX_ROUTES][256];	/* smarthost_password_file, read at start and reload */
+static time_t sh_pause_until[1 + MAX_ROUTES];	/* the smarthost refused our login: not before this */
+static int sh_pause[1 + MAX_ROUTES];
+#define RT(s)	(&cfg.route[(s)->rt])
 
 static void next_addr(struct rslot *);
 static void next_host(struct rslot *);
@@ -215,12 +218,12 @@ enter(struct rslot *s, int st)
 		break;
 	case ST_AUTH:
 		if (s->ext & EX_PLAIN) {	/* RFC 4616: authzid NUL authcid NUL passwd */
-			unsigned char pl[sizeof(cfg.smarthost_user) + sizeof(sh_pass) + 2];
+			unsigned char pl[sizeof(cfg.route[0].smarthost_user) + sizeof(sh_pass[0]) + 2];
 			char b[sizeof(pl) * 4 / 3 + 8];
-			size_t ul = strlen(cfg.smarthost_user), pw = strlen(sh_pass);
+			size_t ul = strlen(RT(s)->smarthost_user), pw = strlen(sh_pass[s->rt]);
 			pl[0] = '\0';
-			memcpy(pl + 1, cfg.smarthost_user, ul + 1);
-			memcpy(pl + ul + 2, sh_pass, pw);
+			memcpy(pl + 1, RT(s)->smarthost_user, ul + 1);
+			memcpy(pl + ul + 2, sh_pass[s->rt], pw);
 			b64_encode(pl, ul + 2 + pw, b, sizeof(b));
 			buf_printf(&s->out, "AUTH PLAIN %s\r\n", b);
 			memset(pl, 0, sizeof(pl));
@@ -231,8 +234,8 @@ enter(struct rslot *s, int st)
 		break;
 	case ST_AUTH2:
 	case ST_AUTH3: {	/* AUTH LOGIN: user name, then password */
-		const char *v = st == ST_AUTH2 ? cfg.smarthost_user : sh_pass;
-		char b[sizeof(sh_pass) * 4 / 3 + 8];
+		const char *v = st == ST_AUTH2 ? RT(s)->smarthost_user : sh_pass[s->rt];
+		char b[sizeof(sh_pass[0]) * 4 / 3 + 8];
 		b64_encode((const unsigned char *)v, strlen(v), b, sizeof(b));
 		buf_printf(&s->out, "%s\r\n", b);
 		memset(b, 0, sizeof(b));
@@ -539,7 +542,7 @@ after_ehlo(struct rslot *s)
 		attempt_fail(s, NULL);
 		return;
 	}
-	if (s->sh && cfg.smarthost_user[0]) {
+	if (s->sh && RT(s)->smarthost_user[0]) {
 		if (!(s->ext & (EX_PLAIN | EX_LOGIN))) {
 			snprintf(s->why, DIAG_MAX, "451 4.7.0 smarthost %s offers no AUTH PLAIN or LOGIN", s->peer);
 			attempt_fail(s, NULL);
@@ -571,7 +574,7 @@ tls_begin(struct rslot *s)
 	if (name[0] == '[' || is_ip(name))
 		name = NULL;	/* no SNI, no name check for an address */
 	s->in.len = s->out.len = 0;
-	if ((s->tls = tls_client_new(name, s->sh && cfg.smarthost_verify)) == NULL) {
+	if ((s->tls = tls_client_new(name, s->sh && RT(s)->smarthost_verify)) == NULL) {
 		snprintf(s->why, DIAG_MAX, "451 4.3.0 no free TLS engine for %s", s->peer);
 		attempt_fail(s, NULL);
 		return;
@@ -612,11 +615,13 @@ tls_failed(struct rslot *s)
 static void
 login_rejected(struct rslot *s)
 {
-	sh_pause = sh_pause ? (sh_pause * 2 > PAUSE_MAX ? PAUSE_MAX : sh_pause * 2) : PAUSE_MIN;
-	sh_pause_until = now + sh_pause;
+	int *p = &sh_pause[s->rt];
+
+	*p = *p ? (*p * 2 > PAUSE_MAX ? PAUSE_MAX : *p * 2) : PAUSE_MIN;
+	sh_pause_until[s->rt] = now + *p;
 	log_warnx("smarthost login rejected by %s for user %s (%s): pausing the smarthost route for %d s"
-	    " (fix smarthost_user or smarthost_password_file, then reload)", s->peer, cfg.smarthost_user,
-	    s->reply, sh_pause);
+	    " (fix smarthost_user or smarthost_password_file, then reload)", s->peer, RT(s)->smarthost_user,
+	    s->reply, *p);
 	snprintf(s->why, DIAG_MAX, "451 4.7.0 smarthost %s rejected the login: %s", s->peer, s->reply);
 	set_all(s, RS_WAIT, RS_DEFER, s->why);
 	enter(s, ST_QUIT);
@@ -634,7 +639,7 @@ tls_io(struct rslot *s)
 		if (!s->tls_ok && tls_client_done(s->tls)) {
 			s->tls_ok = 1;
 			log_info("%s: TLS with %s%s", s->m->qid, s->peer,
-			    s->sh && cfg.smarthost_verify ? " (certificate verified)" : "");
+			    s->sh && RT(s)->smarthost_verify ? " (certificate verified)" : "");
 		}
 		if (r < 0) {
 			tls_failed(s);
@@ -695,7 +700,7 @@ on_reply(struct rslot *s, int code)
 	case ST_AUTH2:
 	case ST_AUTH3:
 		if (code == 235) {
-			sh_pause = 0;
+			sh_pause[s->rt] = 0;
 			enter(s, ST_MAIL);
 		} else if (code == 334 && s->st != ST_AUTH3 && !(s->st == ST_AUTH && (s->ext & EX_PLAIN))) {
 			enter(s, s->st + 1);
@@ -966,18 +971,18 @@ smarthost(struct rslot *s)
 	char d[DIAG_MAX];
 
 	s->sh = 1;
-	s->port = cfg.sh_port;
-	if (sh_pause_until > now) {
+	s->port = RT(s)->sh_port;
+	if (sh_pause_until[s->rt] > now) {
 		snprintf(d, sizeof(d), "451 4.7.0 smarthost route paused for %llds: it rejected the login",
-		    (long long)(sh_pause_until - now));
+		    (long long)(sh_pause_until[s->rt] - now));
 		dest_fail(s, RS_DEFER, d);
 		return;
 	}
-	strlcpy_k(s->mx[0], cfg.sh_host, DNS_NAME_MAX);
+	strlcpy_k(s->mx[0], RT(s)->sh_host, DNS_NAME_MAX);
 	s->nmx = 1;
 	memset(s->addr[0].a, 0, 16);
-	if (inet_pton(AF_INET, cfg.sh_host, a) == 1 || (ENABLE_IPV6 && inet_pton(AF_INET6, cfg.sh_host, a) == 1)) {
-		s->addr[0].fam = strchr(cfg.sh_host, ':') ? AF_INET6 : AF_INET;
+	if (inet_pton(AF_INET, RT(s)->sh_host, a) == 1 || (ENABLE_IPV6 && inet_pton(AF_INET6, RT(s)->sh_host, a) == 1)) {
+		s->addr[0].fam = strchr(RT(s)->sh_host, ':') ? AF_INET6 : AF_INET;
 		memcpy(s->addr[0].a, a, 16);
 		s->na = 1;
 		s->qtype = DNS_T_AAAA;	/* no AAAA step after it */
@@ -994,22 +999,30 @@ int
 smtp_out_load(char *err, size_t errlen)
 {
 	struct stat st;
-	char b[sizeof(sh_pass) + 2];
+	struct passwd *pw;
+	const struct cfg_route *r;
+	char b[sizeof(sh_pass[0]) + 2];
 	ssize_t n;
-	int fd;
+	int fd, i, verify = 0;
 
-	sh_pause = 0;
-	sh_pause_until = 0;	/* a reload may have fixed the password */
-	if (cfg.smarthost_password_file[0]) {
-		if ((fd = open(cfg.smarthost_password_file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) < 0) {
-			snprintf(err, errlen, "%s: %s", cfg.smarthost_password_file, strerror(errno));
+	memset(sh_pause, 0, sizeof(sh_pause));
+	memset(sh_pause_until, 0, sizeof(sh_pause_until));	/* a reload may have fixed the password */
+	for (i = 0; i <= cfg.nroute; i++) {
+		r = &cfg.route[i];
+		verify |= r->smarthost[0] && r->smarthost_verify;
+		if (!r->smarthost_password_file[0])
+			continue;
+		if ((fd = open(r->smarthost_password_file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) < 0) {
+			snprintf(err, errlen, "%s: %s", r->smarthost_password_file, strerror(errno));
 			return -1;
 		}
+		pw = cfg.user[0] ? getpwnam(cfg.user) : NULL;
 		if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (st.st_mode & 077) ||
-		    (st.st_uid != 0 && st.st_uid != geteuid())) {
+		    (st.st_uid != 0 && st.st_uid != geteuid() && (pw == NULL || st.st_uid != pw->pw_uid))) {
 			close(fd);
 			snprintf(err, errlen, "%s: must be a file owned by root or kotak's user with mode 0600"
-			    " or 0400 (it is %04o): refused", cfg.smarthost_password_file, (unsigned)st.st_mode & 07777);
+			    " or 0400 (it is %04o, uid %u): refused", r->smarthost_password_file,
+			    (unsigned)st.st_mode & 07777, (unsigned)st.st_uid);
 			return -1;
 		}
 		n = read(fd, b, sizeof(b) - 1);
@@ -1018,19 +1031,20 @@ smtp_out_load(char *err, size_t errlen)
 			n = 0;
 		b[n] = '\0';
 		b[strcspn(b, "\r\n")] = '\0';
-		if (!b[0] || strlen(b) >= sizeof(sh_pass)) {
+		if (!b[0] || strlen(b) >= sizeof(sh_pass[0])) {
 			snprintf(err, errlen, "%s: the first line must hold the password (1 to %d bytes)",
-			    cfg.smarthost_password_file, (int)sizeof(sh_pass) - 1);
+			    r->smarthost_password_file, (int)sizeof(sh_pass[0]) - 1);
 			memset(b, 0, sizeof(b));
 			return -1;
 		}
-		strlcpy_k(sh_pass, b, sizeof(sh_pass));
+		strlcpy_k(sh_pass[i], b, sizeof(sh_pass[0]));
 		memset(b, 0, sizeof(b));
 	}
-#if ENABLE_RELAY_VERIFY
-	if (cfg.smarthost[0] && cfg.smarthost_verify && tls_ca_load(cfg.ca_file, err, errlen) < 0)
+#if ENABLE_TLS && ENABLE_RELAY_VERIFY
+	if (verify && tls_ca_load(cfg.ca_file, err, errlen) < 0)
 		return -1;
 #endif
+	(void)verify;
 	return 0;
 }
 
@@ -1049,7 +1063,8 @@ smtp_out_run(void)
 			s = &slots[i];
 			if (s->st != ST_FREE || !claim(m, s))
 				continue;
-			if (cfg.smarthost[0]) {
+			s->rt = cfg_route_for(s->domain);
+			if (cfg.route[s->rt].smarthost[0]) {
 				smarthost(s);
 			} else if (s->domain[0] != '[') {
 				ask(s, s->domain, DNS_T_MX, on_mx);
@@ -1118,7 +1133,7 @@ smtp_out_io(fd_set *rd, fd_set *wr)
 			s->st = ST_GREET;
 			s->deadline = now + cfg.timeout;
 #if ENABLE_TLS
-			if (s->sh && cfg.sh_tls == SH_TLS_IMPLICIT)
+			if (s->sh && RT(s)->sh_tls == SH_TLS_IMPLICIT)
 				tls_begin(s);
 #endif
 			continue;

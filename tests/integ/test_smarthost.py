@@ -450,5 +450,53 @@ def no_pipelining_without_the_keyword():
     eq(t["ahead"], b"", "bytes sent before the reply to MAIL")
 
 
+class RouteClient(Client):
+    route = ""
+
+    def config_text(self):
+        return super().config_text() + self.route
+
+
+@test
+def per_domain_smarthost_route():
+    need()
+    k = RouteClient(main={"dns_server": ENV["dns"], "relay_port": str(ENV["relay_port"])}, start=False)
+    kt.after_test(k.cleanup)
+    k.route = ("config route\n\tlist domain 'other.test'\n\tlist domain 'FAR.test'\n"
+               "\toption smarthost 'smarthost.test:%d'\n\toption smarthost_user 'relay'\n"
+               "\toption smarthost_password_file '%s'\n\toption ca_file_is_global 'x'\n" % (
+                   SH.addr_of("submission")[1], pwfile()))
+    k.write_config()
+    r = kt.run_kotak(["-c", k.conf, "-t"])
+    check(r.returncode == 1 and b"unknown option 'ca_file_is_global' in config route" in r.stderr,
+          "kotak -t: %r" % r.stderr)
+    k.route = k.route.replace("\toption ca_file_is_global 'x'\n", "")
+    k.main["ca_file"] = ENV["ca"]
+    k.write_config()
+    k.start()
+    send(k, "bob@far.test", "route-far")        # the route's smarthost, with AUTH
+    send(k, "carol@tls.test", "route-mx")       # any other domain: its MX
+    raw = stored(SH, "bob", "route-far")
+    check(re.search(rb"with ESMTPSA id", raw), "through the smarthost with AUTH")
+    raw = stored(MXK, "carol", "route-mx")
+    check(re.search(rb"by mx\.tls\.test \(kotak\) with ESMTPS id", raw), "straight to the MX")
+
+
+@test
+def route_needs_domain_and_smarthost():
+    need()
+    k = RouteClient(main={"dns_server": ENV["dns"]}, start=False)
+    kt.after_test(k.cleanup)
+    k.route = "config route\n\tlist domain 'x.test'\n"
+    k.write_config()
+    r = kt.run_kotak(["-c", k.conf, "-t"])
+    check(r.returncode == 1 and b"config route #1 needs list domain and option smarthost" in r.stderr,
+          "kotak -t: %r" % r.stderr)
+    k.route = "config route\n\tlist domain 'x.test'\n\toption smarthost 'a b'\n"
+    k.write_config()
+    r = kt.run_kotak(["-c", k.conf, "-t"])
+    check(r.returncode == 1 and b"config route #1: option smarthost: 'a b'" in r.stderr, "kotak -t: %r" % r.stderr)
+
+
 if __name__ == "__main__":
     sys.exit(kt.main(setup))
