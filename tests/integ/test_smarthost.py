@@ -26,7 +26,8 @@ from kt import test, check, eq  # noqa: E402
 DNS_IP = "127.0.0.53"
 SH_IP, NOTLS_IP, MX_IP, BROKEN_IP, PIPE_IP = "127.0.0.21", "127.0.0.22", "127.0.0.23", "127.0.0.24", "127.0.0.25"
 HOSTS = {"smarthost.test": SH_IP, "wrongname.test": SH_IP, "nostarttls.test": NOTLS_IP,
-         "mx.tls.test": MX_IP, "mx.broken.test": BROKEN_IP, "mx.pipe.test": PIPE_IP}
+         "mx.tls.test": MX_IP, "mx.broken.test": BROKEN_IP, "mx.pipe.test": PIPE_IP,
+         "sh465.test": "127.0.0.26"}
 MX = [("tls.test", "mx.tls.test", 10), ("broken.test", "mx.broken.test", 10), ("pipe.test", "mx.pipe.test", 10)]
 ENV = {}
 SH = None       # the smarthost kotak
@@ -190,7 +191,10 @@ def setup():
     rport = common_port([MX_IP, BROKEN_IP, PIPE_IP])
     ENV["relay_port"] = rport
     # the smarthost: submission (STARTTLS) and smtps, AUTH, delivers far.test locally
-    SH = kt.KotakTls(listen=[(SH_IP, kt.free_port(SH_IP), "submission"), (SH_IP, kt.free_port(SH_IP), "smtps")],
+    ls = [(SH_IP, kt.free_port(SH_IP), "submission"), (SH_IP, kt.free_port(SH_IP), "smtps")]
+    if kt.have_ipv6_loopback():
+        ls.append(("::1", kt.free_port("::1"), "submission"))
+    SH = kt.KotakTls(listen=ls,
                      hostname="smarthost.test", domains=("far.test",), users=("relay", "bob", "admin"),
                      main={"auth_any_sender": "1"})
     kt.at_exit(SH.cleanup)
@@ -448,6 +452,38 @@ def no_pipelining_without_the_keyword():
     t = kt.wait_for(lambda: [m for m in p.txs if m["from"] == "alice@example.lan" and m.get("data")
                              and b"nopipe" in m["data"]], timeout=15, what="the message")[0]
     eq(t["ahead"], b"", "bytes sent before the reply to MAIL")
+
+
+@test
+def smarthost_ipv6_literal():
+    need()
+    if not kt.have_ipv6_loopback():
+        raise kt.Skip("no IPv6 loopback")
+    port = [p for a, p, pr in SH.listens if a == "::1"][0]
+    k = client("[::1]:%d" % port, smarthost_verify="0")
+    send(k, "bob@far.test", "sh-v6")
+    stored(SH, "bob", "sh-v6")
+    kt.wait_for(lambda: re.search(r"to=<bob@far\.test> relay=::1\[::1\] status=sent", k.log()), what="sent over ::1")
+
+
+@test
+def smarthost_port_465_is_implicit_tls():
+    need()
+    ip = HOSTS["sh465.test"]
+    s = socket.socket()
+    try:
+        s.bind((ip, 465))
+    except OSError as e:
+        raise kt.Skip("cannot bind %s:465 (%s)" % (ip, e))
+    finally:
+        s.close()
+    sh = kt.KotakTls(listen=[(ip, 465, "smtps")], hostname="sh465.test", domains=("far.test",),
+                     users=("relay", "bob", "admin"), main={"auth_any_sender": "1"})
+    kt.after_test(sh.cleanup)
+    k = client("sh465.test:465", ca_file=os.path.join(sh.data_dir, "tls", "cert.pem"))
+    send(k, "bob@far.test", "sh-465")
+    raw = stored(sh, "bob", "sh-465")
+    check(re.search(rb"with ESMTPSA id", raw), "Received: says ESMTPSA: %r" % raw[:400])
 
 
 class RouteClient(Client):
