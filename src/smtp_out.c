@@ -89,7 +89,8 @@ struct rslot {
 	char	 mx[MX_MAX][DNS_NAME_MAX];
 	int	 nmx, mxi, qtype, na, ai;
 	int	 rsent, dsent;	/* PIPELINING: RCPTs and DATA already on their way */
-	int	 port, sh, rt, ext, notls, tls_ok;	/* rt: the route (cfg.route) */	/* sh: the smarthost route; notls: ai+1 in cleartext */
+	int	 port, sh, rt, ext, tls_ok;	/* sh: via the smarthost of route rt (cfg.route) */
+	int	 notls;		/* the address (ai after its connect) to speak cleartext to */
 #if ENABLE_TLS
 	struct tls_client *tls;
 #endif
@@ -580,7 +581,7 @@ tls_begin(struct rslot *s)
 		return;
 	}
 	if (s->st != ST_GREET)	/* else implicit TLS: the greeting comes through it */
-		enter(s, ST_EHLO);	/* queued: goes out once the handshake is done */	/* queued: goes out once the handshake is done */
+		enter(s, ST_EHLO);	/* queued: goes out once the handshake is done */
 }
 
 /* The TLS connection ended: in the handshake (bad certificate, broken
@@ -603,10 +604,8 @@ tls_failed(struct rslot *s)
 	log_info("%s: %s", s->m->qid, s->why + 10);
 	if (!s->sh && cfg.relay_tls_fallback && s->ai > 0) {	/* the same address in cleartext */
 		log_info("%s: retrying %s without TLS (relay_tls_fallback)", s->m->qid, s->peer);
-		s->ai--;
-		s->tls_ok = 0;
+		s->notls = s->ai--;
 		next_addr(s);
-		s->notls = s->ai;
 		return;
 	}
 	attempt_fail(s, NULL);
