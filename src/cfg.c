@@ -19,8 +19,8 @@ static const unsigned char proto_built[PROTO_NUM] = {
 	1, ENABLE_TLS, ENABLE_TLS, ENABLE_POP3, ENABLE_POP3 && ENABLE_TLS, ENABLE_IMAP, ENABLE_IMAP && ENABLE_TLS
 };
 
-enum { SEC_NONE, SEC_MAIN, SEC_LISTEN, SEC_ALIAS };
-enum { T_STR, T_INT, T_LOG };
+enum { SEC_NONE, SEC_MAIN, SEC_LISTEN, SEC_ALIAS, SEC_ROUTE };
+enum { T_STR, T_INT, T_LOG, T_SHTLS };
 
 struct opt {
 	const char *name;
@@ -50,6 +50,18 @@ static const struct opt main_opts[] = {
 	{ "retry_min", T_INT, S(retry_min), 1, 86400 },
 	{ "retry_max", T_INT, S(retry_max), 1, 86400 },
 	{ "queue_lifetime", T_INT, S(queue_lifetime), 0, 100 * 86400 },
+	{ "relay_tls_fallback", T_INT, S(relay_tls_fallback), 0, 1 },
+	{ "ca_file", T_STR, S(ca_file), 0, 0 },
+	{ NULL, 0, 0, 0, 0, 0 }
+};
+/* the smarthost options: config kotak's go to route[0], a config route's to its own */
+#define R(f)	offsetof(struct cfg_route, f), sizeof(((struct cfg_route *)0)->f)
+static const struct opt route_opts[] = {
+	{ "smarthost", T_STR, R(smarthost), 0, 0 },
+	{ "smarthost_user", T_STR, R(smarthost_user), 0, 0 },
+	{ "smarthost_password_file", T_STR, R(smarthost_password_file), 0, 0 },
+	{ "smarthost_verify", T_INT, R(smarthost_verify), 0, 1 },
+	{ "smarthost_tls", T_SHTLS, R(sh_tls), 0, 0 },
 	{ NULL, 0, 0, 0, 0, 0 }
 };
 
@@ -112,11 +124,12 @@ tokenize(char *s, char **tok, int max, int *ntok)
 	return 0;
 }
 
+static int set_opt(struct parser *, const struct opt *, void *, const char *, const char *, int);
+
 static int
 set_main(struct parser *p, struct cfg *c, const char *key, const char *val, int islist)
 {
-	const struct opt *o;
-	unsigned long long v;
+	int r;
 
 	if (!strcmp(key, "cleartext_auth_net") || !strcmp(key, "relay_net")) {
 		int *n = key[0] == 'r' ? &c->nrelay_net : &c->ncleartext_auth_net;
@@ -135,34 +148,58 @@ set_main(struct parser *p, struct cfg *c, const char *key, const char *val, int 
 		strlcpy_k(c->domain[c->ndomain++], val, sizeof(c->domain[0]));
 		return 0;
 	}
-	for (o = main_opts; o->name; o++)
+	if ((r = set_opt(p, main_opts, c, key, val, islist)) != 1 ||
+	    (r = set_opt(p, route_opts, &c->route[0], key, val, islist)) != 1)	/* the default route */
+		return r;
+	return perr(p, "unknown option '%s' in config kotak", key);
+}
+
+/* An option of a table into the struct at base: 0, -1 bad value, 1 not
+ * in the table. */
+static int
+set_opt(struct parser *p, const struct opt *o, void *base, const char *key, const char *val, int islist)
+{
+	unsigned long long v;
+	char *c = base;
+
+	for (; o->name; o++)
 		if (!strcmp(o->name, key))
 			break;
 	if (!o->name)
-		return perr(p, "unknown option '%s' in config kotak", key);
+		return 1;
 	if (islist)
 		return perr(p, "option %s takes one value: use 'option', not 'list'", key);
 	switch (o->type) {
 	case T_STR:
 		if (strlen(val) >= o->size)
 			return perr(p, "option %s: value too long (max %d)", key, o->size - 1);
-		strlcpy_k((char *)c + o->off, val, o->size);
+		strlcpy_k(c + o->off, val, o->size);
 		break;
 	case T_INT:
 		if (parse_uint(val, (unsigned long long)o->max, &v) < 0 || (long long)v < o->min)
 			return perr(p, "option %s: '%s' is not a number from %lld to %lld", key, val, o->min, o->max);
 		if (o->size == sizeof(long long))
-			*(long long *)((char *)c + o->off) = (long long)v;
+			*(long long *)(c + o->off) = (long long)v;
 		else
-			*(int *)((char *)c + o->off) = (int)v;
+			*(int *)(c + o->off) = (int)v;
 		break;
 	case T_LOG:
 		if (!strcmp(val, "stderr"))
-			c->log_syslog = 0;
+			*(int *)(c + o->off) = 0;
 		else if (!strcmp(val, "syslog") && ENABLE_SYSLOG)
-			c->log_syslog = 1;
+			*(int *)(c + o->off) = 1;
 		else
 			return perr(p, "option log: '%s' is not stderr%s", val, ENABLE_SYSLOG ? " or syslog" : "");
+		break;
+	case T_SHTLS:
+		if (!strcmp(val, "auto"))
+			*(int *)(c + o->off) = SH_TLS_AUTO;
+		else if (!strcmp(val, "implicit"))
+			*(int *)(c + o->off) = SH_TLS_IMPLICIT;
+		else if (!strcmp(val, "starttls"))
+			*(int *)(c + o->off) = SH_TLS_STARTTLS;
+		else
+			return perr(p, "option smarthost_tls: '%s' is not auto, implicit or starttls", val);
 		break;
 	}
 	return 0;
@@ -231,6 +268,74 @@ cfg_defaults(struct cfg *c)
 	c->retry_min = 300;	/* Postfix minimal_backoff_time */
 	c->retry_max = 4000;	/* maximal_backoff_time */
 	c->queue_lifetime = 432000;	/* maximal_queue_lifetime: 5 days */
+	c->route[0].smarthost_verify = 1;
+	strlcpy_k(c->ca_file, "/etc/ssl/certs/ca-certificates.crt", sizeof(c->ca_file));
+}
+
+/* option smarthost: "host", "host:port", "1.2.3.4:port", "[v6]" or
+ * "[v6]:port"; the port defaults to 587 (submission).  A password goes
+ * only over TLS, so it needs TLS in the build and both user and file. */
+static int
+smarthost_parse(struct cfg_route *c, char *err, size_t errlen)
+{
+	char h[sizeof(c->smarthost)], *p, *colon;
+	unsigned long long v = 587;
+	unsigned char a[16];
+
+	if (!c->smarthost[0]) {
+		if (c->smarthost_user[0] || c->smarthost_password_file[0]) {
+			snprintf(err, errlen, "smarthost_user and smarthost_password_file need option smarthost");
+			return -1;
+		}
+		return 0;
+	}
+	if (!ENABLE_RELAY) {
+		snprintf(err, errlen, "option smarthost: this build has no relay (Kconfig RELAY)");
+		return -1;
+	}
+	strlcpy_k(h, c->smarthost, sizeof(h));
+	p = h;
+	if (*p == '[') {
+		if ((colon = strchr(p, ']')) == NULL || (colon[1] && colon[1] != ':'))
+			goto bad;
+		*colon++ = '\0';
+		p++;
+		if (inet_pton(AF_INET6, p, a) != 1 || !ENABLE_IPV6)
+			goto bad;
+		colon = *colon ? colon : NULL;
+	} else {
+		colon = strchr(p, ':');
+		if (colon && strchr(colon + 1, ':'))
+			goto bad;	/* a bare IPv6 address: brackets, please */
+	}
+	if (colon) {
+		*colon++ = '\0';
+		if (parse_uint(colon, 65535, &v) < 0 || v == 0)
+			goto bad;
+	}
+	if (!*p || strlen(p) >= sizeof(c->sh_host) || strpbrk(p, " /@"))
+		goto bad;
+	strlcpy_k(c->sh_host, p, sizeof(c->sh_host));
+	c->sh_port = (int)v;
+	if (c->sh_tls == SH_TLS_AUTO)
+		c->sh_tls = v == 465 ? SH_TLS_IMPLICIT : SH_TLS_STARTTLS;
+	if (!c->smarthost_user[0] != !c->smarthost_password_file[0]) {
+		snprintf(err, errlen, "option smarthost: smarthost_user and smarthost_password_file go together");
+		return -1;
+	}
+	if (!ENABLE_TLS) {
+		snprintf(err, errlen, "option smarthost: this build has no TLS (Kconfig TLS)");
+		return -1;
+	}
+	if (c->smarthost_verify && !ENABLE_RELAY_VERIFY) {
+		snprintf(err, errlen, "option smarthost: this build cannot verify certificates"
+		    " (Kconfig RELAY_VERIFY): set option smarthost_verify '0'");
+		return -1;
+	}
+	return 0;
+bad:
+	snprintf(err, errlen, "option smarthost: '%s' is not host, host:port or [IPv6]:port", c->smarthost);
+	return -1;
 }
 
 /* Alias sections are collected here until their `name` is known. */
@@ -301,6 +406,14 @@ cfg_load(const char *path, struct cfg *c, char *err, size_t errlen)
 					strlcpy_k(l->addr, "0.0.0.0", sizeof(l->addr));
 					sec = SEC_LISTEN;
 				}
+			} else if (!strcmp(tok[1], "route")) {
+				if (c->nroute == MAX_ROUTES)
+					r = perr(&p, "too many route sections (%d)", MAX_ROUTES);
+				else {
+					memset(&c->route[++c->nroute], 0, sizeof(c->route[0]));
+					c->route[c->nroute].smarthost_verify = 1;
+					sec = SEC_ROUTE;
+				}
 			} else if (!strcmp(tok[1], "alias")) {
 				sec = SEC_ALIAS;
 				aname[0] = '\0';
@@ -330,6 +443,19 @@ cfg_load(const char *path, struct cfg *c, char *err, size_t errlen)
 		case SEC_LISTEN:
 			r = set_listen(&p, &c->listen[c->nlisten - 1], tok[1], tok[2]);
 			break;
+		case SEC_ROUTE: {
+			struct cfg_route *rt = &c->route[c->nroute];
+			size_t dl = strlen(rt->domains);
+			if (strcmp(tok[1], "domain")) {
+				if ((r = set_opt(&p, route_opts, rt, tok[1], tok[2], tok[0][0] == 'l')) == 1)
+					r = perr(&p, "unknown option '%s' in config route", tok[1]);
+			} else if (!*tok[2] || strpbrk(tok[2], " @") || dl + strlen(tok[2]) + 2 > sizeof(rt->domains)) {
+				r = perr(&p, "list domain: bad domain '%s' (or too many for one route)", tok[2]);
+			} else {
+				snprintf(rt->domains + dl, sizeof(rt->domains) - dl, "%s%s", dl ? " " : "", tok[2]);
+			}
+			break;
+		}
 		case SEC_ALIAS:
 			if (!strcmp(tok[1], "name")) {
 				if (!*tok[2] || strlen(tok[2]) >= sizeof(aname) || strchr(tok[2], '@') || strchr(tok[2], ' '))
@@ -368,6 +494,18 @@ cfg_load(const char *path, struct cfg *c, char *err, size_t errlen)
 	}
 	if (c->ndomain == 0)
 		strlcpy_k(c->domain[c->ndomain++], c->hostname, sizeof(c->domain[0]));
+	for (i = 0; i <= c->nroute; i++) {
+		char e[300];
+		if (i && (!c->route[i].domains[0] || !c->route[i].smarthost[0])) {
+			snprintf(err, errlen, "%s: config route #%d needs list domain and option smarthost", path, i);
+			return -1;
+		}
+		if (smarthost_parse(&c->route[i], err, errlen) < 0) {
+			strlcpy_k(e, err, sizeof(e));
+			snprintf(err, errlen, "%s: %s%.0d%s%s", path, i ? "config route #" : "", i, i ? ": " : "", e);
+			return -1;
+		}
+	}
 	if (c->data_dir[0] != '/' || strlen(c->data_dir) > 160) {
 		/* 160: room for spool/queue/QID and mail/USER/INBOX.lock in PATH_MAX_K */
 		snprintf(err, errlen, "%s: option data_dir must be an absolute path of at most 160 bytes", path);
@@ -387,5 +525,23 @@ cfg_is_local_domain(const char *d)
 	for (i = 0; i < cfg.ndomain; i++)
 		if (strcaseeq(cfg.domain[i], d))
 			return 1;
+	return 0;
+}
+
+/* The route whose list domain names d (any case), else 0. */
+int
+cfg_route_for(const char *d)
+{
+	size_t n = strlen(d);
+	const char *l;
+	int i;
+
+	for (i = 1; i <= cfg.nroute; i++)
+		for (l = cfg.route[i].domains; *l; l += *l == ' ') {
+			if (!strncasecmp(l, d, n) && (l[n] == ' ' || !l[n]))
+				return i;
+			while (*l && *l != ' ')
+				l++;
+		}
 	return 0;
 }

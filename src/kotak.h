@@ -75,6 +75,18 @@ int	 net_match(const struct net *, int count, const char *ip);
 /* cfg.c: the runtime configuration, UCI syntax. */
 enum { PROTO_SMTP, PROTO_SUBMISSION, PROTO_SMTPS, PROTO_POP3, PROTO_POP3S, PROTO_IMAP, PROTO_IMAPS, PROTO_NUM };
 #define MAX_NETS 16
+#define DNS_HOST_MAX 256
+#define MAX_ROUTES 8		/* config route sections: a smarthost per domain */
+enum { SH_TLS_AUTO, SH_TLS_IMPLICIT, SH_TLS_STARTTLS };
+struct cfg_route {
+	char	 domains[256];		/* space-separated; "" (route 0): all others */
+	char	 smarthost[DNS_HOST_MAX + 8];	/* "host[:port]", "[v6]:port"; "" = MX */
+	char	 sh_host[DNS_HOST_MAX];		/* parsed from it */
+	int	 sh_port, sh_tls;		/* SH_TLS_* */
+	char	 smarthost_user[256];
+	char	 smarthost_password_file[PATH_MAX_K];
+	int	 smarthost_verify;
+};
 struct cfg_listen {
 	int	 proto;
 	char	 addr[IP_MAX];
@@ -104,6 +116,10 @@ struct cfg {
 	char	 dns_server[IP_MAX + 8];	/* "" = /etc/resolv.conf */
 	int	 relay_port;			/* MX port, 25 (tests use a high one) */
 	int	 retry_min, retry_max, queue_lifetime;	/* seconds */
+	int	 relay_tls_fallback;		/* MX TLS handshake failed: retry it in cleartext */
+	struct cfg_route route[1 + MAX_ROUTES];	/* [0]: config kotak's (every other domain) */
+	int	 nroute;			/* config route sections, route[1..nroute] */
+	char	 ca_file[PATH_MAX_K];
 	struct cfg_listen listen[CONFIG_MAX_LISTEN];
 	int	 nlisten;
 	struct cfg_alias alias[CONFIG_MAX_ALIASES];
@@ -114,6 +130,7 @@ extern const char *proto_names[PROTO_NUM];
 extern const int proto_ports[PROTO_NUM];
 int	 cfg_load(const char *path, struct cfg *, char *err, size_t errlen);
 int	 cfg_is_local_domain(const char *domain);
+int	 cfg_route_for(const char *domain);	/* index into cfg.route: 0 unless a config route names it */
 
 /* users.c: the users file, loaded into memory. */
 int	 users_load(const char *path, char *err, size_t errlen);
@@ -254,6 +271,7 @@ void	 smtp_out_io(fd_set *rd, fd_set *wr);
 time_t	 smtp_out_next(void);
 void	 smtp_out_timeout(void);
 void	 smtp_out_stop(void);
+int	 smtp_out_load(char *err, size_t errlen);	/* smarthost password, CA file */
 
 /* bounce.c: RFC 3464 DSNs for the relay. */
 #define DIAG_MAX	160

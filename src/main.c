@@ -65,6 +65,8 @@ main_reload(void)
 	listen_apply(&cfg);
 #if ENABLE_RELAY
 	dns_init(cfg.dns_server[0] ? cfg.dns_server : NULL);	/* a bad one keeps the old */
+	if (smtp_out_load(err, sizeof(err)) < 0)
+		log_warnx("reload: %s", err);
 #endif
 	log_info("reloaded %s", cfg_path);
 }
@@ -145,6 +147,10 @@ main(int argc, char **argv)
 	if (dns_init(cfg.dns_server[0] ? cfg.dns_server : NULL) < 0) {
 		fprintf(stderr, "kotak: %s: option dns_server: '%s' is not ADDR, ADDR:PORT or [V6]:PORT\n",
 		    cfg_path, cfg.dns_server);
+		return 1;
+	}
+	if (smtp_out_load(err, sizeof(err)) < 0) {
+		fprintf(stderr, "kotak: %s\n", err);
 		return 1;
 	}
 #endif

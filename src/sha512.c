@@ -4,6 +4,26 @@
 #include <string.h>
 #include "sha512.h"
 
+#if ENABLE_TLS
+void
+sha512_init(struct sha512 *c)
+{
+	br_sha512_init(&c->b);
+}
+
+void
+sha512_update(struct sha512 *c, const void *p, size_t n)
+{
+	br_sha512_update(&c->b, p, n);
+}
+
+void
+sha512_final(struct sha512 *c, unsigned char out[SHA512_LEN])
+{
+	br_sha512_out(&c->b, out);
+}
+#else
+
 #define ROR(x, n)	((x) >> (n) | (x) << (64 - (n)))
 
 static const uint64_t sha512_iv[8] = {
@@ -152,3 +172,4 @@ void sha512_final(struct sha512 *c, unsigned char out[SHA512_LEN])
 		sha512_store(out + 8 * i, c->h[i]);
 	}
 }
+#endif

@@ -5,14 +5,25 @@
 #define SHA512_H
 #include <stddef.h>
 #include <stdint.h>
+#include "config.h"
 
 #define SHA512_LEN	64	/* digest bytes */
 
+#if ENABLE_TLS
+/* With TLS the binary carries BearSSL's SHA-512 anyway (the SHA-384 PRF,
+ * certificates): the same API over it, one copy of the code (1.9 KB less
+ * on MIPS). */
+#include <bearssl_hash.h>
+struct sha512 {
+	br_sha512_context b;
+};
+#else
 struct sha512 {
 	uint64_t h[8];		/* chaining state */
 	uint64_t len;		/* bytes hashed so far (up to 2^64-1) */
 	unsigned char buf[128];	/* partial block; len % 128 bytes used */
 };
+#endif
 
 /* Start a new digest.  A context may be reused after sha512_final by
  * calling this again. */

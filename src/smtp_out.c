@@ -40,6 +40,9 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <fcntl.h>
+#include <pwd.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,8 +58,13 @@
 #define DOMS		64	/* domains per message and round */
 #define CONNECT_WAIT	30
 
-enum { ST_FREE, ST_MX, ST_ADDR, ST_CONN, ST_GREET, ST_EHLO, ST_HELO, ST_MAIL, ST_RCPT,
-	ST_DATA, ST_BODY, ST_DOT, ST_QUIT };
+/* every state before ST_MAIL is "no transaction yet": a failure there
+ * moves on to the next address */
+enum { ST_FREE, ST_MX, ST_ADDR, ST_CONN, ST_GREET, ST_EHLO, ST_HELO, ST_STARTTLS, ST_AUTH,
+	ST_AUTH2, ST_AUTH3, ST_MAIL, ST_RCPT, ST_DATA, ST_BODY, ST_DOT, ST_QUIT };
+enum { EX_STARTTLS = 1, EX_PLAIN = 2, EX_LOGIN = 4, EX_PIPE = 8 };	/* EHLO keywords */
+#define PAUSE_MIN	900	/* a smarthost that refused our login: first pause */
+#define PAUSE_MAX	(4 * 3600)
 enum { RS_WAIT, RS_OK, RS_DEFER, RS_BOUNCE, RS_SENT };
 
 struct rmsg {
@@ -80,6 +88,12 @@ struct rslot {
 	char	 domain[DNS_NAME_MAX];
 	char	 mx[MX_MAX][DNS_NAME_MAX];
 	int	 nmx, mxi, qtype, na, ai;
+	int	 rsent, dsent;	/* PIPELINING: RCPTs and DATA already on their way */
+	int	 port, sh, rt, ext, tls_ok;	/* sh: via the smarthost of route rt (cfg.route) */
+	int	 notls;		/* the address (ai after its connect) to speak cleartext to */
+#if ENABLE_TLS
+	struct tls_client *tls;
+#endif
 	struct { unsigned char fam, a[16]; } addr[ADDR_TRY];
 	char	 peer[DNS_NAME_MAX + IP_MAX + 4];	/* host[ip], for logs and DSNs */
 	char	 reply[DIAG_MAX];	/* first line of the last reply */
@@ -102,10 +116,19 @@ static struct rmsg msgs[MSGS];
 #define WAITING	4096	/* 8 bytes each, touched only when used */
 static unsigned long long waitq[WAITING];	/* queue ids as numbers */
 static int whead, wcount, refused;
+/* per route (cfg.route): */
+static char sh_pass[1 + MAX_ROUTES][256];	/* smarthost_password_file, read at start and reload */
+static time_t sh_pause_until[1 + MAX_ROUTES];	/* the smarthost refused our login: not before this */
+static int sh_pause[1 + MAX_ROUTES];
+#define RT(s)	(&cfg.route[(s)->rt])
 
 static void next_addr(struct rslot *);
 static void next_host(struct rslot *);
 static void finish(struct rslot *);
+static void read_replies(struct rslot *);
+static void attempt_fail(struct rslot *, const char *);
+static void body_fill(struct rslot *);
+static void pipe_more(struct rslot *);
 
 static unsigned
 dom_hash(const char *d, unsigned h)
@@ -205,6 +228,11 @@ slot_close(struct rslot *s)
 	if (s->fd >= 0)
 		close(s->fd);
 	s->fd = -1;
+#if ENABLE_TLS
+	tls_client_free(s->tls);
+	s->tls = NULL;
+#endif
+	s->tls_ok = 0;
 	s->gen++;
 	s->in.len = s->out.len = 0;
 }
@@ -222,8 +250,37 @@ enter(struct rslot *s, int st)
 	s->deadline = now + cfg.timeout;
 	switch (st) {
 	case ST_EHLO:
+		s->ext = s->size_ok = 0;
 		buf_printf(&s->out, "EHLO %s\r\n", cfg.hostname);
 		break;
+	case ST_STARTTLS:
+		buf_add(&s->out, "STARTTLS\r\n", 10);
+		break;
+	case ST_AUTH:
+		if (s->ext & EX_PLAIN) {	/* RFC 4616: authzid NUL authcid NUL passwd */
+			unsigned char pl[sizeof(cfg.route[0].smarthost_user) + sizeof(sh_pass[0]) + 2];
+			char b[sizeof(pl) * 4 / 3 + 8];
+			size_t ul = strlen(RT(s)->smarthost_user), pw = strlen(sh_pass[s->rt]);
+			pl[0] = '\0';
+			memcpy(pl + 1, RT(s)->smarthost_user, ul + 1);
+			memcpy(pl + ul + 2, sh_pass[s->rt], pw);
+			b64_encode(pl, ul + 2 + pw, b, sizeof(b));
+			buf_printf(&s->out, "AUTH PLAIN %s\r\n", b);
+			memset(pl, 0, sizeof(pl));
+			memset(b, 0, sizeof(b));
+		} else {
+			buf_add(&s->out, "AUTH LOGIN\r\n", 12);
+		}
+		break;
+	case ST_AUTH2:
+	case ST_AUTH3: {	/* AUTH LOGIN: user name, then password */
+		const char *v = st == ST_AUTH2 ? RT(s)->smarthost_user : sh_pass[s->rt];
+		char b[sizeof(sh_pass[0]) * 4 / 3 + 8];
+		b64_encode((const unsigned char *)v, strlen(v), b, sizeof(b));
+		buf_printf(&s->out, "%s\r\n", b);
+		memset(b, 0, sizeof(b));
+		break;
+	}
 	case ST_HELO:
 		buf_printf(&s->out, "HELO %s\r\n", cfg.hostname);
 		break;
@@ -232,20 +289,30 @@ enter(struct rslot *s, int st)
 		if (s->size_ok)
 			buf_printf(&s->out, " SIZE=%lld", (long long)s->e.body_len);
 		buf_add(&s->out, "\r\n", 2);
+		s->rsent = s->dsent = 0;
+		pipe_more(s);
 		break;
 	case ST_RCPT:
+		if (s->ri < s->rsent) {	/* pipelined: already sent */
+			pipe_more(s);
+			break;
+		}
 		while ((a = rcpt_addr(s, s->ri, l, sizeof(l))) == NULL) {
 			/* the line changed under us: cannot happen, skip it */
 			s->r[s->ri].st = RS_DEFER;
 			if (++s->ri == s->nrcpt) {
-				enter(s, s->nok ? ST_DATA : ST_QUIT);
+				enter(s, s->nok || s->dsent ? ST_DATA : ST_QUIT);
 				return;
 			}
 		}
 		buf_printf(&s->out, "RCPT TO:<%s>\r\n", a);
+		s->rsent = s->ri + 1;
+		pipe_more(s);
 		break;
 	case ST_DATA:
-		buf_add(&s->out, "DATA\r\n", 6);
+		if (!s->dsent)
+			buf_add(&s->out, "DATA\r\n", 6);
+		s->dsent = 1;
 		break;
 	case ST_BODY:
 		s->sent = 0;
@@ -257,6 +324,26 @@ enter(struct rslot *s, int st)
 		s->deadline = now + 10;
 		break;
 	}
+}
+
+/* PIPELINING (RFC 2920): the RCPTs not yet sent, as many as the output
+ * buffer holds, and DATA after the last one; replies come in order. */
+static void
+pipe_more(struct rslot *s)
+{
+	char l[ADDR_MAX + USER_MAX + 16];
+	const char *a;
+
+	if (!(s->ext & EX_PIPE))
+		return;
+	while (s->rsent < s->nrcpt && buf_room(&s->out) > ADDR_MAX + 16) {
+		if ((a = rcpt_addr(s, s->rsent, l, sizeof(l))) == NULL)
+			return;	/* the unpipelined path deals with it */
+		buf_printf(&s->out, "RCPT TO:<%s>\r\n", a);
+		s->rsent++;
+	}
+	if (s->rsent == s->nrcpt && !s->dsent && buf_add(&s->out, "DATA\r\n", 6) == 0)
+		s->dsent = 1;
 }
 
 /* Fill the output buffer from the spool: CRLF line ends, dot-stuffing. */
@@ -314,12 +401,12 @@ conn_start(struct rslot *s, int i)
 	memset(&ss, 0, sizeof(ss));
 	if (fam == AF_INET) {
 		v4->sin_family = AF_INET;
-		v4->sin_port = htons(cfg.relay_port);
+		v4->sin_port = htons(s->port);
 		memcpy(&v4->sin_addr, s->addr[i].a, 4);
 		sl = sizeof(*v4);
 	} else {
 		v6->sin6_family = AF_INET6;
-		v6->sin6_port = htons(cfg.relay_port);
+		v6->sin6_port = htons(s->port);
 		memcpy(&v6->sin6_addr, s->addr[i].a, 16);
 		sl = sizeof(*v6);
 	}
@@ -346,7 +433,7 @@ on_addr(void *arg, const struct dns_result *res)
 	struct rslot *s = arg;
 	int i;
 
-	s->na = s->ai = 0;
+	s->na = s->ai = s->notls = 0;
 	if (res->status == DNS_OK)
 		for (i = 0; i < res->n && s->na < ADDR_TRY; i++)
 			if (res->rr[i].family == AF_INET || (ENABLE_IPV6 && res->rr[i].family == AF_INET6)) {
@@ -436,7 +523,7 @@ attempt_fail(struct rslot *s, const char *why)
 {
 	if (why)
 		snprintf(s->why, DIAG_MAX, "451 4.4.2 %s: %s", s->peer, why);
-	if (s->st <= ST_HELO) {
+	if (s->st < ST_MAIL) {
 		next_addr(s);
 		return;
 	}
@@ -444,6 +531,168 @@ attempt_fail(struct rslot *s, const char *why)
 	set_all(s, RS_WAIT, RS_DEFER, s->why);
 	finish(s);
 }
+
+/* ---- EHLO, STARTTLS, AUTH ---- */
+
+/* word (any case) in a space-separated list */
+static int
+has_word(const char *l, const char *w)
+{
+	size_t n = strlen(w);
+
+	while (*l) {
+		while (*l == ' ')
+			l++;
+		if (!strncasecmp(l, w, n) && (l[n] == ' ' || !l[n]))
+			return 1;
+		while (*l && *l != ' ')
+			l++;
+	}
+	return 0;
+}
+
+static void
+ehlo_keyword(struct rslot *s, const char *kw)
+{
+	if (!strncasecmp(kw, "SIZE", 4) && (!kw[4] || kw[4] == ' '))
+		s->size_ok = 1;
+	else if (!strcasecmp(kw, "STARTTLS"))
+		s->ext |= EX_STARTTLS;
+	else if (!strcasecmp(kw, "PIPELINING"))
+		s->ext |= EX_PIPE;
+	else if (!strncasecmp(kw, "AUTH", 4) && (kw[4] == ' ' || kw[4] == '=')) {
+		s->ext |= has_word(kw + 5, "PLAIN") ? EX_PLAIN : 0;
+		s->ext |= has_word(kw + 5, "LOGIN") ? EX_LOGIN : 0;
+	}
+}
+
+/* After EHLO (or HELO): STARTTLS when offered (an MX: opportunistic; the
+ * smarthost: required), AUTH to the smarthost over TLS only, then MAIL. */
+static void
+after_ehlo(struct rslot *s)
+{
+#if ENABLE_TLS
+	if (!s->tls && (s->ext & EX_STARTTLS) && s->notls != s->ai) {
+		enter(s, ST_STARTTLS);
+		return;
+	}
+	if (s->sh && !s->tls) {
+		snprintf(s->why, DIAG_MAX, "451 4.7.0 smarthost %s offers no STARTTLS:"
+		    " nothing is sent in cleartext", s->peer);
+		attempt_fail(s, NULL);
+		return;
+	}
+	if (s->sh && RT(s)->smarthost_user[0]) {
+		if (!(s->ext & (EX_PLAIN | EX_LOGIN))) {
+			snprintf(s->why, DIAG_MAX, "451 4.7.0 smarthost %s offers no AUTH PLAIN or LOGIN", s->peer);
+			attempt_fail(s, NULL);
+			return;
+		}
+		enter(s, ST_AUTH);
+		return;
+	}
+#endif
+	enter(s, ST_MAIL);
+}
+
+#if ENABLE_TLS
+static int
+is_ip(const char *h)
+{
+	unsigned char a[16];
+
+	return inet_pton(AF_INET, h, a) == 1 || inet_pton(AF_INET6, h, a) == 1;
+}
+
+/* TLS starts on the connection (after 220 to STARTTLS, or at connect on
+ * an implicit-TLS smarthost); EHLO again once it is up (RFC 3207). */
+static void
+tls_begin(struct rslot *s)
+{
+	const char *name = s->mx[s->mxi];
+
+	if (name[0] == '[' || is_ip(name))
+		name = NULL;	/* no SNI, no name check for an address */
+	s->in.len = s->out.len = 0;
+	if ((s->tls = tls_client_new(name, s->sh && RT(s)->smarthost_verify)) == NULL) {
+		snprintf(s->why, DIAG_MAX, "451 4.3.0 no free TLS engine for %s", s->peer);
+		attempt_fail(s, NULL);
+		return;
+	}
+	if (s->st != ST_GREET)	/* else implicit TLS: the greeting comes through it */
+		enter(s, ST_EHLO);	/* queued: goes out once the handshake is done */
+}
+
+/* The TLS connection ended: in the handshake (bad certificate, broken
+ * TLS), or later. */
+static void
+tls_failed(struct rslot *s)
+{
+	int err = tls_client_error(s->tls);
+
+	if (s->st == ST_QUIT) {
+		finish(s);
+		return;
+	}
+	if (s->tls_ok) {
+		attempt_fail(s, "connection closed");
+		return;
+	}
+	snprintf(s->why, DIAG_MAX, "451 4.7.5 TLS handshake with %s failed (BearSSL error %d%s)", s->peer, err,
+	    err >= 32 && err < 64 ? ": certificate not trusted" : "");
+	log_info("%s: %s", s->m->qid, s->why + 10);
+	if (!s->sh && cfg.relay_tls_fallback && s->ai > 0) {	/* the same address in cleartext */
+		log_info("%s: retrying %s without TLS (relay_tls_fallback)", s->m->qid, s->peer);
+		s->notls = s->ai--;
+		next_addr(s);
+		return;
+	}
+	attempt_fail(s, NULL);
+}
+
+static void
+login_rejected(struct rslot *s)
+{
+	int *p = &sh_pause[s->rt];
+
+	*p = *p ? (*p * 2 > PAUSE_MAX ? PAUSE_MAX : *p * 2) : PAUSE_MIN;
+	sh_pause_until[s->rt] = now + *p;
+	log_warnx("smarthost login rejected by %s for user %s (%s): pausing the smarthost route for %d s"
+	    " (fix smarthost_user or smarthost_password_file, then reload)", s->peer, RT(s)->smarthost_user,
+	    s->reply, *p);
+	snprintf(s->why, DIAG_MAX, "451 4.7.0 smarthost %s rejected the login: %s", s->peer, s->reply);
+	set_all(s, RS_WAIT, RS_DEFER, s->why);
+	enter(s, ST_QUIT);
+}
+
+/* Read by the relay's TLS pump: replies come through the engine. */
+static void
+tls_io(struct rslot *s)
+{
+	unsigned gen = s->gen;
+	int r;
+
+	for (;;) {
+		r = tls_client_io(s->tls, s->fd, &s->in, &s->out);
+		if (!s->tls_ok && tls_client_done(s->tls)) {
+			s->tls_ok = 1;
+			log_info("%s: TLS with %s%s", s->m->qid, s->peer,
+			    s->sh && RT(s)->smarthost_verify ? " (certificate verified)" : "");
+		}
+		if (r < 0) {
+			tls_failed(s);
+			return;
+		}
+		if (r == 0)
+			break;
+		read_replies(s);
+		if (s->gen != gen || s->st == ST_FREE || s->tls == NULL)
+			return;
+	}
+	if (s->st == ST_BODY)
+		body_fill(s);
+}
+#endif
 
 static void
 on_reply(struct rslot *s, int code)
@@ -461,7 +710,7 @@ on_reply(struct rslot *s, int code)
 		break;
 	case ST_EHLO:
 		if (k == 2)
-			enter(s, ST_MAIL);
+			after_ehlo(s);
 		else if (k == 5 && code != 554)
 			enter(s, ST_HELO);
 		else
@@ -469,10 +718,37 @@ on_reply(struct rslot *s, int code)
 		break;
 	case ST_HELO:
 		if (k == 2)
-			enter(s, ST_MAIL);
+			after_ehlo(s);
 		else
 			attempt_fail(s, k == 4 ? NULL : s->reply);
 		break;
+#if ENABLE_TLS
+	case ST_STARTTLS:
+		if (code == 220) {
+			tls_begin(s);
+		} else if (s->sh) {
+			snprintf(s->why, DIAG_MAX, "451 4.7.0 %s refused STARTTLS: %s", s->peer, s->reply);
+			attempt_fail(s, NULL);
+		} else {	/* opportunistic: on in cleartext */
+			s->notls = s->ai;
+			after_ehlo(s);
+		}
+		break;
+	case ST_AUTH:
+	case ST_AUTH2:
+	case ST_AUTH3:
+		if (code == 235) {
+			sh_pause[s->rt] = 0;
+			enter(s, ST_MAIL);
+		} else if (code == 334 && s->st != ST_AUTH3 && !(s->st == ST_AUTH && (s->ext & EX_PLAIN))) {
+			enter(s, s->st + 1);
+		} else if (k == 5) {
+			login_rejected(s);
+		} else {
+			attempt_fail(s, k == 4 ? NULL : s->reply);
+		}
+		break;
+#endif
 	case ST_MAIL:
 		if (k == 2) {
 			s->ri = s->nok = 0;
@@ -488,10 +764,15 @@ on_reply(struct rslot *s, int code)
 		s->nok += k == 2;
 		if (++s->ri < s->nrcpt)
 			enter(s, ST_RCPT);
-		else
-			enter(s, s->nok ? ST_DATA : ST_QUIT);
+		else	/* a pipelined DATA still owes its reply */
+			enter(s, s->nok || s->dsent ? ST_DATA : ST_QUIT);
 		break;
 	case ST_DATA:
+		if (code == 354 && !s->nok) {	/* pipelined DATA, no recipient took: empty message */
+			buf_add(&s->out, ".\r\n", 3);
+			enter(s, ST_DOT);
+			break;
+		}
 		if (code == 354) {
 			enter(s, ST_BODY);
 			body_fill(s);
@@ -520,6 +801,7 @@ read_replies(struct rslot *s)
 	char *line, *e;
 	long n;
 	int code;
+	unsigned gen;
 
 	while ((n = buf_line(&s->in, &line)) > 0) {
 		code = (int)strtol(line, &e, 10);
@@ -533,15 +815,23 @@ read_replies(struct rslot *s)
 		}
 		if (s->lines == 1)
 			snprintf(s->reply, DIAG_MAX, "%s", line);
-		if (s->st == ST_EHLO && line[3] && !strncasecmp(line + 4, "SIZE", 4) && (!line[8] || line[8] == ' '))
-			s->size_ok = 1;
+		if (s->st == ST_EHLO && line[3] && s->lines > 1)
+			ehlo_keyword(s, line + 4);
 		if (line[3] == '-') {
 			buf_drop(&s->in, n);
 			continue;
 		}
-		s->in.len = 0;	/* we never pipeline: nothing else may be owed */
+		if (!(s->ext & EX_PIPE)) {
+			s->in.len = 0;	/* no pipelining: nothing else may be owed */
+			on_reply(s, code);
+			return;
+		}
+		buf_drop(&s->in, n);	/* pipelined: the next replies may be here already */
+		gen = s->gen;
 		on_reply(s, code);
-		return;
+		if (s->gen != gen || s->st == ST_FREE)
+			return;
+		continue;
 	}
 	if (buf_room(&s->in) == 0)
 		attempt_fail(s, "reply line too long");
@@ -664,6 +954,7 @@ claim(struct rmsg *m, struct rslot *s)
 		s->e = e;
 		s->m = m;
 		s->fd = -1;
+		s->port = cfg.relay_port;
 		strlcpy_k(s->domain, d, sizeof(s->domain));
 		buf_init(&s->in, s->ib, sizeof(s->ib));
 		buf_init(&s->out, s->ob, sizeof(s->ob));
@@ -709,6 +1000,92 @@ literal(struct rslot *s)
 	return 0;
 }
 
+/* The smarthost route: its address (a literal, or A then AAAA of its
+ * name through our resolver), its port; nothing while it is paused. */
+static void
+smarthost(struct rslot *s)
+{
+	unsigned char a[16];
+	char d[DIAG_MAX];
+
+	s->sh = 1;
+	s->port = RT(s)->sh_port;
+	if (sh_pause_until[s->rt] > now) {
+		snprintf(d, sizeof(d), "451 4.7.0 smarthost route paused for %llds: it rejected the login",
+		    (long long)(sh_pause_until[s->rt] - now));
+		dest_fail(s, RS_DEFER, d);
+		return;
+	}
+	strlcpy_k(s->mx[0], RT(s)->sh_host, DNS_NAME_MAX);
+	s->nmx = 1;
+	memset(s->addr[0].a, 0, 16);
+	if (inet_pton(AF_INET, RT(s)->sh_host, a) == 1 || (ENABLE_IPV6 && inet_pton(AF_INET6, RT(s)->sh_host, a) == 1)) {
+		s->addr[0].fam = strchr(RT(s)->sh_host, ':') ? AF_INET6 : AF_INET;
+		memcpy(s->addr[0].a, a, 16);
+		s->na = 1;
+		s->qtype = DNS_T_AAAA;	/* no AAAA step after it */
+		next_addr(s);
+		return;
+	}
+	next_host(s);
+}
+
+/* see kotak.h: the smarthost password (and CA bundle) at start and reload.
+ * The file must be a regular file that only its owner (root or us) may
+ * read or write, as ssh wants of a private key: mode 0600 or 0400. */
+int
+smtp_out_load(char *err, size_t errlen)
+{
+	struct stat st;
+	struct passwd *pw;
+	const struct cfg_route *r;
+	char b[sizeof(sh_pass[0]) + 2];
+	ssize_t n;
+	int fd, i, verify = 0;
+
+	memset(sh_pause, 0, sizeof(sh_pause));
+	memset(sh_pause_until, 0, sizeof(sh_pause_until));	/* a reload may have fixed the password */
+	for (i = 0; i <= cfg.nroute; i++) {
+		r = &cfg.route[i];
+		verify |= r->smarthost[0] && r->smarthost_verify;
+		if (!r->smarthost_password_file[0])
+			continue;
+		if ((fd = open(r->smarthost_password_file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) < 0) {
+			snprintf(err, errlen, "%s: %s", r->smarthost_password_file, strerror(errno));
+			return -1;
+		}
+		pw = cfg.user[0] ? getpwnam(cfg.user) : NULL;
+		if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (st.st_mode & 077) ||
+		    (st.st_uid != 0 && st.st_uid != geteuid() && (pw == NULL || st.st_uid != pw->pw_uid))) {
+			close(fd);
+			snprintf(err, errlen, "%s: must be a file owned by root or kotak's user with mode 0600"
+			    " or 0400 (it is %04o, uid %u): refused", r->smarthost_password_file,
+			    (unsigned)st.st_mode & 07777, (unsigned)st.st_uid);
+			return -1;
+		}
+		n = read(fd, b, sizeof(b) - 1);
+		close(fd);
+		if (n < 0)
+			n = 0;
+		b[n] = '\0';
+		b[strcspn(b, "\r\n")] = '\0';
+		if (!b[0] || strlen(b) >= sizeof(sh_pass[0])) {
+			snprintf(err, errlen, "%s: the first line must hold the password (1 to %d bytes)",
+			    r->smarthost_password_file, (int)sizeof(sh_pass[0]) - 1);
+			memset(b, 0, sizeof(b));
+			return -1;
+		}
+		strlcpy_k(sh_pass[i], b, sizeof(sh_pass[0]));
+		memset(b, 0, sizeof(b));
+	}
+#if ENABLE_TLS && ENABLE_RELAY_VERIFY
+	if (verify && tls_ca_load(cfg.ca_file, err, errlen) < 0)
+		return -1;
+#endif
+	(void)verify;
+	return 0;
+}
+
 /* ---- loop glue ---- */
 
 /* see kotak.h: hand free slots the next domains; settle finished messages */
@@ -725,7 +1102,10 @@ smtp_out_run(void)
 			s = &slots[i];
 			if (s->st != ST_FREE || !claim(m, s))
 				continue;
-			if (s->domain[0] != '[') {
+			s->rt = cfg_route_for(s->domain);
+			if (cfg.route[s->rt].smarthost[0]) {
+				smarthost(s);
+			} else if (s->domain[0] != '[') {
 				ask(s, s->domain, DNS_T_MX, on_mx);
 			} else if (literal(s) == 0) {
 				next_addr(s);
@@ -748,10 +1128,22 @@ smtp_out_fds(fd_set *rd, fd_set *wr, int maxfd)
 		s->pgen = s->gen;
 		if (s->st == ST_FREE || s->fd < 0)
 			continue;
-		if (s->st == ST_CONN || s->out.len)
-			FD_SET(s->fd, wr);
-		if (s->st != ST_CONN)
-			FD_SET(s->fd, rd);
+#if ENABLE_TLS
+		if (s->tls) {
+			int r, w;
+			tls_client_want(s->tls, &s->out, &r, &w);
+			if (r)
+				FD_SET(s->fd, rd);
+			if (w)
+				FD_SET(s->fd, wr);
+		} else
+#endif
+		{
+			if (s->st == ST_CONN || s->out.len)
+				FD_SET(s->fd, wr);
+			if (s->st != ST_CONN)
+				FD_SET(s->fd, rd);
+		}
 		if (s->fd > maxfd)
 			maxfd = s->fd;
 	}
@@ -779,8 +1171,19 @@ smtp_out_io(fd_set *rd, fd_set *wr)
 			}
 			s->st = ST_GREET;
 			s->deadline = now + cfg.timeout;
+#if ENABLE_TLS
+			if (s->sh && RT(s)->sh_tls == SH_TLS_IMPLICIT)
+				tls_begin(s);
+#endif
 			continue;
 		}
+#if ENABLE_TLS
+		if (s->tls) {
+			if (FD_ISSET(s->fd, rd) || FD_ISSET(s->fd, wr))
+				tls_io(s);
+			continue;
+		}
+#endif
 		if (FD_ISSET(s->fd, wr) && s->out.len) {
 			n = write(s->fd, s->out.p, s->out.len);
 			if (n < 0 && errno != EAGAIN && errno != EINTR) {

@@ -26,15 +26,22 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#define EC_X25519	br_ec_c25519_i31
 #define HANDSHAKE_SECS	30	/* a handshake that stalls longer is dropped */
 #define CHAIN_MAX	4
 #define PEM_MAX		(64 * 1024)
 
 struct tls_slot {
-	br_ssl_server_context sc;
+	union {	/* the engine is the first member of both */
+		br_ssl_engine_context eng;
+		br_ssl_server_context sc;
+#if ENABLE_RELAY
+		br_ssl_client_context cc;
+#endif
+	} u;
 	unsigned char ibuf[BR_SSL_BUFSIZE_INPUT];
 	unsigned char obuf[CONFIG_TLS_OBUF];
-	unsigned char used, gen, hs_done;
+	unsigned char used, gen, hs_done, client;
 };
 static struct tls_slot slots[CONFIG_TLS_SLOTS];
 
@@ -50,6 +57,54 @@ struct tls_cred {
 };
 static struct tls_cred creds[2];
 static int cur;
+
+/* Elliptic curves: BearSSL's default (br_ec_all_m31) carries a P-256
+ * special (p256_m31) beside the generic i31 code that already serves
+ * P-384/P-521 and shares its arithmetic with RSA.  kotak uses the generic
+ * code for all three NIST curves: slower P-256 (a handshake on a router
+ * is rare), every curve kept, and the bytes measured in Kconfig TLS. */
+static const unsigned char *
+ec_generator(int curve, size_t *len)
+{
+	return curve == BR_EC_curve25519 ? EC_X25519.generator(curve, len) : br_ec_prime_i31.generator(curve, len);
+}
+
+static const unsigned char *
+ec_order(int curve, size_t *len)
+{
+	return curve == BR_EC_curve25519 ? EC_X25519.order(curve, len) : br_ec_prime_i31.order(curve, len);
+}
+
+static size_t
+ec_xoff(int curve, size_t *len)
+{
+	return curve == BR_EC_curve25519 ? EC_X25519.xoff(curve, len) : br_ec_prime_i31.xoff(curve, len);
+}
+
+static uint32_t
+ec_mul(unsigned char *g, size_t gl, const unsigned char *k, size_t kl, int curve)
+{
+	return curve == BR_EC_curve25519 ? EC_X25519.mul(g, gl, k, kl, curve) : br_ec_prime_i31.mul(g, gl, k, kl, curve);
+}
+
+static size_t
+ec_mulgen(unsigned char *r, const unsigned char *x, size_t xl, int curve)
+{
+	return curve == BR_EC_curve25519 ? EC_X25519.mulgen(r, x, xl, curve) : br_ec_prime_i31.mulgen(r, x, xl, curve);
+}
+
+static uint32_t
+ec_muladd(unsigned char *a, const unsigned char *b, size_t len, const unsigned char *x, size_t xl,
+    const unsigned char *y, size_t yl, int curve)
+{
+	/* ECDSA only: never X25519 */
+	return br_ec_prime_i31.muladd(a, b, len, x, xl, y, yl, curve);
+}
+
+static const br_ec_impl ec_impl = {
+	(uint32_t)0x23800000,	/* secp256r1, secp384r1, secp521r1, curve25519 */
+	ec_generator, ec_order, ec_xoff, ec_mul, ec_mulgen, ec_muladd
+};
 
 static const uint16_t suites[] = {
 	BR_TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
@@ -80,16 +135,18 @@ pem_append(void *ctx, const void *d, size_t n)
 	}
 }
 
-/* Call fn(name, der, len) for each PEM object of a file; -1 on error. */
+/* Call fn(name, der, len) for each PEM object of a file, read 4 KiB at a
+ * time (a CA bundle is 200 KiB); -1 on error. */
 static int
 pem_each(const char *path, int (*fn)(void *, const char *, unsigned char *, size_t), void *arg,
     char *err, size_t errlen)
 {
-	static unsigned char file[PEM_MAX], obj[PEM_MAX];
+	static unsigned char obj[PEM_MAX];
+	unsigned char file[4096];
 	br_pem_decoder_context pc;
 	struct pem_sink sink = { obj, 0 };
 	char name[128] = "";
-	size_t len, off = 0;
+	size_t len, off;
 	ssize_t r;
 	int fd = open(path, O_RDONLY | O_CLOEXEC), inobj = 0, n = 0;
 
@@ -97,35 +154,39 @@ pem_each(const char *path, int (*fn)(void *, const char *, unsigned char *, size
 		snprintf(err, errlen, "%s: %s", path, strerror(errno));
 		return -1;
 	}
-	r = read(fd, file, sizeof(file));
-	close(fd);
-	if (r < 0 || r == (ssize_t)sizeof(file)) {
-		snprintf(err, errlen, "%s: %s", path, r < 0 ? strerror(errno) : "file too large");
-		return -1;
-	}
-	len = r;
 	br_pem_decoder_init(&pc);
-	while (off < len) {
-		off += br_pem_decoder_push(&pc, file + off, len - off);
-		switch (br_pem_decoder_event(&pc)) {
-		case BR_PEM_BEGIN_OBJ:
-			strlcpy_k(name, br_pem_decoder_name(&pc), sizeof(name));
-			sink.len = 0;
-			br_pem_decoder_setdest(&pc, pem_append, &sink);
-			inobj = 1;
-			break;
-		case BR_PEM_END_OBJ:
-			if (inobj && sink.len <= PEM_MAX && fn(arg, name, obj, sink.len) < 0) {
-				snprintf(err, errlen, "%s: too many or bad objects (%s)", path, name);
+	while ((r = read(fd, file, sizeof(file))) > 0) {
+		len = r;
+		off = 0;
+		while (off < len) {
+			off += br_pem_decoder_push(&pc, file + off, len - off);
+			switch (br_pem_decoder_event(&pc)) {
+			case BR_PEM_BEGIN_OBJ:
+				strlcpy_k(name, br_pem_decoder_name(&pc), sizeof(name));
+				sink.len = 0;
+				br_pem_decoder_setdest(&pc, pem_append, &sink);
+				inobj = 1;
+				break;
+			case BR_PEM_END_OBJ:
+				if (inobj && sink.len <= PEM_MAX && fn(arg, name, obj, sink.len) < 0) {
+					snprintf(err, errlen, "%s: too many or bad objects (%s)", path, name);
+					close(fd);
+					return -1;
+				}
+				inobj = 0;
+				n++;
+				break;
+			case BR_PEM_ERROR:
+				snprintf(err, errlen, "%s: not a PEM file", path);
+				close(fd);
 				return -1;
 			}
-			inobj = 0;
-			n++;
-			break;
-		case BR_PEM_ERROR:
-			snprintf(err, errlen, "%s: not a PEM file", path);
-			return -1;
 		}
+	}
+	close(fd);
+	if (r < 0) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return -1;
 	}
 	if (n == 0 || inobj) {
 		snprintf(err, errlen, "%s: no complete PEM object", path);
@@ -193,7 +254,7 @@ cred_check(struct tls_cred *c, const char *path, char *err, size_t errlen)
 	}
 	if (kt == BR_KEYTYPE_EC) {
 		const br_ec_private_key *sk = br_skey_decoder_get_ec(&c->key);
-		size_t n = br_ec_compute_pub(br_ec_get_default(), NULL, buf, sk);
+		size_t n = br_ec_compute_pub(&ec_impl, NULL, buf, sk);
 		if (n == 0 || n != pk->key.ec.qlen || memcmp(buf, pk->key.ec.q, n)) {
 			snprintf(err, errlen, "%s: key does not match the certificate", path);
 			return -1;
@@ -278,7 +339,7 @@ make_selfsigned(const char *certp, const char *keyp)
 	br_ec_private_key sk;
 	br_ec_public_key pk;
 	br_sha256_context sh;
-	const br_ec_impl *ec = br_ec_get_default();
+	const br_ec_impl *ec = &ec_impl;
 	size_t n, tl, nl, o, sl, hl = strlen(cfg.hostname);
 	time_t now_w = time(NULL);
 
@@ -328,7 +389,7 @@ make_selfsigned(const char *certp, const char *keyp)
 	br_sha256_update(&sh, u, tl);
 	br_sha256_out(&sh, h);
 	sig[0] = 0;
-	if ((sl = br_ecdsa_sign_asn1_get_default()(ec, &br_sha256_vtable, h, &sk, sig + 1)) == 0)
+	if ((sl = br_ecdsa_i31_sign_asn1(ec, &br_sha256_vtable, h, &sk, sig + 1)) == 0)
 		return -1;
 	o = tl;
 	memcpy(t, u, tl);
@@ -444,44 +505,58 @@ conn_is_tls(const struct conn *c)
 	return c->tls != NULL;
 }
 
+/* A free engine of the pool (server sessions and relay clients alike). */
 static struct tls_slot *
-slot_new(void)
+slot_get(void)
 {
-	struct tls_cred *cr = &creds[cur];
-	struct tls_slot *s = NULL;
-	br_ssl_engine_context *e;
 	int i;
 
-	if (!cr->loaded)
-		return NULL;
-	for (i = 0; i < CONFIG_TLS_SLOTS && !s; i++)
+	for (i = 0; i < CONFIG_TLS_SLOTS; i++)
 		if (!slots[i].used)
-			s = &slots[i];
-	if (s == NULL)
-		return NULL;
-	e = &s->sc.eng;
-	br_ssl_server_zero(&s->sc);
+			return &slots[i];
+	return NULL;
+}
+
+/* What server and client engines share: TLS 1.2, ECDHE suites, AEADs. */
+static void
+eng_common(br_ssl_engine_context *e)
+{
 	br_ssl_engine_set_versions(e, BR_TLS12, BR_TLS12);
 	br_ssl_engine_set_suites(e, suites, sizeof(suites) / sizeof(suites[0]));
-	br_ssl_engine_set_default_ec(e);
+	br_ssl_engine_set_ec(e, &ec_impl);
 	br_ssl_engine_set_hash(e, br_sha256_ID, &br_sha256_vtable);
 	br_ssl_engine_set_hash(e, br_sha384_ID, &br_sha384_vtable);
 	br_ssl_engine_set_prf_sha256(e, &br_tls12_sha256_prf);
 	br_ssl_engine_set_prf_sha384(e, &br_tls12_sha384_prf);
 	br_ssl_engine_set_default_aes_gcm(e);
 	br_ssl_engine_set_default_chapol(e);
+}
+
+static struct tls_slot *
+slot_new(void)
+{
+	struct tls_cred *cr = &creds[cur];
+	struct tls_slot *s;
+	br_ssl_engine_context *e;
+
+	if (!cr->loaded || (s = slot_get()) == NULL)
+		return NULL;
+	e = &s->u.eng;
+	br_ssl_server_zero(&s->u.sc);
+	eng_common(e);
 	if (br_skey_decoder_key_type(&cr->key) == BR_KEYTYPE_RSA)
-		br_ssl_server_set_single_rsa(&s->sc, cr->chain, cr->nchain, br_skey_decoder_get_rsa(&cr->key),
+		br_ssl_server_set_single_rsa(&s->u.sc, cr->chain, cr->nchain, br_skey_decoder_get_rsa(&cr->key),
 		    BR_KEYTYPE_SIGN, br_rsa_private_get_default(), br_rsa_pkcs1_sign_get_default());
 	else
-		br_ssl_server_set_single_ec(&s->sc, cr->chain, cr->nchain, br_skey_decoder_get_ec(&cr->key),
-		    BR_KEYTYPE_SIGN, BR_KEYTYPE_EC, br_ec_get_default(), br_ecdsa_sign_asn1_get_default());
+		br_ssl_server_set_single_ec(&s->u.sc, cr->chain, cr->nchain, br_skey_decoder_get_ec(&cr->key),
+		    BR_KEYTYPE_SIGN, BR_KEYTYPE_EC, &ec_impl, &br_ecdsa_i31_sign_asn1);
 	br_ssl_engine_add_flags(e, BR_OPT_ENFORCE_SERVER_PREFERENCES | BR_OPT_NO_RENEGOTIATION);
 	br_ssl_engine_set_buffers_bidi(e, s->ibuf, sizeof(s->ibuf), s->obuf, sizeof(s->obuf));
-	if (!br_ssl_server_reset(&s->sc))
+	if (!br_ssl_server_reset(&s->u.sc))
 		return NULL;
 	s->used = 1;
 	s->hs_done = 0;
+	s->client = 0;
 	s->gen = cur;
 	cr->refs++;
 	return s;
@@ -520,9 +595,9 @@ tls_end(struct conn *c)
 		return;
 	if (s->hs_done && !(c->flags & CF_TLSWAIT)) {
 		/* close_notify, best effort: the socket is non-blocking */
-		br_ssl_engine_close(&s->sc.eng);
-		if (br_ssl_engine_current_state(&s->sc.eng) & BR_SSL_SENDREC) {
-			b = br_ssl_engine_sendrec_buf(&s->sc.eng, &len);
+		br_ssl_engine_close(&s->u.eng);
+		if (br_ssl_engine_current_state(&s->u.eng) & BR_SSL_SENDREC) {
+			b = br_ssl_engine_sendrec_buf(&s->u.eng, &len);
 			if (write(c->fd, b, len) < 0) {
 				/* the peer is gone: nothing to tell it */
 			}
@@ -539,29 +614,25 @@ tls_handshake_done(const struct conn *c)
 	return c->tls == NULL || ((struct tls_slot *)c->tls)->hs_done;
 }
 
-/* What the engine needs from the socket; app output is moved in first. */
-void
-tls_interest(struct conn *c, int *rd, int *wr)
-{
-	struct tls_slot *s = c->tls;
-	br_ssl_engine_context *e = &s->sc.eng;
-	unsigned st;
-	size_t len;
-	unsigned char *b;
+/* ---- moving bytes: shared by server sessions and the relay client ---- */
 
-	if (c->flags & CF_TLSWAIT) {	/* still cleartext: the 220 goes out first */
-		*rd = 0;
-		*wr = c->out.len > 0;
-		return;
-	}
-	st = br_ssl_engine_current_state(e);
-	if ((st & BR_SSL_SENDAPP) && c->out.len && !(c->flags & CF_HOLD)) {
+/* App output into the engine (when it takes app data), then what the
+ * engine needs from the socket. */
+static void
+want(struct tls_slot *s, struct buf *out, int hold, int *rd, int *wr)
+{
+	br_ssl_engine_context *e = &s->u.eng;
+	unsigned st = br_ssl_engine_current_state(e);
+	unsigned char *b;
+	size_t len;
+
+	if ((st & BR_SSL_SENDAPP) && out->len && !hold) {
 		b = br_ssl_engine_sendapp_buf(e, &len);
-		if (len > c->out.len)
-			len = c->out.len;
-		memcpy(b, c->out.p, len);
+		if (len > out->len)
+			len = out->len;
+		memcpy(b, out->p, len);
 		br_ssl_engine_sendapp_ack(e, len);
-		buf_drop(&c->out, len);
+		buf_drop(out, len);
 		br_ssl_engine_flush(e, 0);
 		st = br_ssl_engine_current_state(e);
 	}
@@ -569,12 +640,87 @@ tls_interest(struct conn *c, int *rd, int *wr)
 	*wr = (st & BR_SSL_SENDREC) != 0;
 }
 
+enum { TS_MOVED = 1, TS_GOT = 2, TS_CLOSED = 4, TS_ERR = 8, TS_EOF = 16, TS_HS = 32 };
+
+/* One round: records to and from the socket, app data to and from the
+ * buffers.  TS_* bits say what happened. */
+static int
+step(struct tls_slot *s, int fd, struct buf *in, struct buf *out, int hold, int noread)
+{
+	br_ssl_engine_context *e = &s->u.eng;
+	unsigned st = br_ssl_engine_current_state(e);
+	unsigned char *b;
+	size_t len;
+	ssize_t n;
+	int r = 0;
+
+	if (st & BR_SSL_CLOSED)
+		return TS_CLOSED;
+	if (!s->hs_done && (st & (BR_SSL_SENDAPP | BR_SSL_RECVAPP))) {
+		s->hs_done = 1;
+		r |= TS_HS;
+	}
+	if (st & BR_SSL_SENDREC) {
+		b = br_ssl_engine_sendrec_buf(e, &len);
+		n = write(fd, b, len);
+		if (n > 0) {
+			br_ssl_engine_sendrec_ack(e, n);
+			r |= TS_MOVED;
+		} else if (n < 0 && errno != EAGAIN && errno != EINTR) {
+			return r | TS_ERR;
+		}
+	}
+	if ((st & BR_SSL_RECVAPP) && buf_room(in)) {
+		b = br_ssl_engine_recvapp_buf(e, &len);
+		if (len > buf_room(in))
+			len = buf_room(in);
+		buf_add(in, b, len);
+		br_ssl_engine_recvapp_ack(e, len);
+		r |= TS_MOVED | TS_GOT;
+	}
+	if ((st & BR_SSL_SENDAPP) && out->len && !hold) {
+		b = br_ssl_engine_sendapp_buf(e, &len);
+		if (len > out->len)
+			len = out->len;
+		memcpy(b, out->p, len);
+		br_ssl_engine_sendapp_ack(e, len);
+		buf_drop(out, len);
+		br_ssl_engine_flush(e, 0);
+		r |= TS_MOVED;
+	}
+	if ((st & BR_SSL_RECVREC) && !noread) {
+		b = br_ssl_engine_recvrec_buf(e, &len);
+		n = read(fd, b, len);
+		if (n > 0) {
+			br_ssl_engine_recvrec_ack(e, n);
+			r |= TS_MOVED;
+		} else if (n == 0) {
+			r |= TS_EOF;
+		} else if (errno != EAGAIN && errno != EINTR) {
+			r |= TS_ERR;
+		}
+	}
+	return r;
+}
+
+/* What the engine needs from the socket; app output is moved in first. */
+void
+tls_interest(struct conn *c, int *rd, int *wr)
+{
+	if (c->flags & CF_TLSWAIT) {	/* still cleartext: the 220 goes out first */
+		*rd = 0;
+		*wr = c->out.len > 0;
+		return;
+	}
+	want(c->tls, &c->out, c->flags & CF_HOLD, rd, wr);
+}
+
 int
 tls_pending(const struct conn *c)
 {
 	struct tls_slot *s = c->tls;
 
-	return s && !(c->flags & CF_TLSWAIT) && (br_ssl_engine_current_state(&s->sc.eng) & BR_SSL_SENDREC);
+	return s && !(c->flags & CF_TLSWAIT) && (br_ssl_engine_current_state(&s->u.eng) & BR_SSL_SENDREC);
 }
 
 /* Move records between the socket and the engine and app data between the
@@ -583,12 +729,7 @@ void
 tls_pump(struct conn *c)
 {
 	struct tls_slot *s = c->tls;
-	br_ssl_engine_context *e = &s->sc.eng;
-	unsigned st;
-	unsigned char *b;
-	size_t len;
-	ssize_t n;
-	int moved, got = 0, err;
+	int r, err;
 
 	if (c->flags & CF_TLSWAIT) {	/* cleartext until the reply is out */
 		conn_write(c);
@@ -600,73 +741,325 @@ tls_pump(struct conn *c)
 		return;
 	}
 	do {
-		moved = 0;
-		st = br_ssl_engine_current_state(e);
-		if (st & BR_SSL_CLOSED) {
-			err = br_ssl_engine_last_error(e);
+		r = step(s, c->fd, &c->in, &c->out, c->flags & CF_HOLD, c->flags & (CF_EOF | CF_CLOSE));
+		if (r & TS_CLOSED) {
+			err = br_ssl_engine_last_error(&s->u.eng);
 			if (err)
 				log_info("tls ip=%s error %d%s", c->ip, err, s->hs_done ? "" : " in handshake");
 			conn_close(c);
 			return;
 		}
-		if (!s->hs_done && (st & (BR_SSL_SENDAPP | BR_SSL_RECVAPP))) {
-			s->hs_done = 1;
+		if (r & TS_HS) {
 			c->deadline = now + cfg.timeout;
 			log_info("tls ip=%s %s", c->ip, "handshake ok");
 		}
-		if (st & BR_SSL_SENDREC) {
-			b = br_ssl_engine_sendrec_buf(e, &len);
-			n = write(c->fd, b, len);
-			if (n > 0) {
-				br_ssl_engine_sendrec_ack(e, n);
-				moved = 1;
-			} else if (n < 0 && errno != EAGAIN && errno != EINTR) {
-				conn_close(c);
-				return;
-			}
+		if ((r & TS_ERR) || ((r & TS_EOF) && !s->hs_done)) {
+			conn_close(c);
+			return;
 		}
-		if ((st & BR_SSL_RECVAPP) && buf_room(&c->in)) {
-			b = br_ssl_engine_recvapp_buf(e, &len);
-			if (len > buf_room(&c->in))
-				len = buf_room(&c->in);
-			buf_add(&c->in, b, len);
-			br_ssl_engine_recvapp_ack(e, len);
-			moved = got = 1;
+		if (r & TS_EOF) {
+			c->flags |= CF_EOF;
+			conn_process(c);
+			c->flags |= CF_CLOSE;
 		}
-		if ((st & BR_SSL_SENDAPP) && c->out.len && !(c->flags & CF_HOLD)) {
-			b = br_ssl_engine_sendapp_buf(e, &len);
-			if (len > c->out.len)
-				len = c->out.len;
-			memcpy(b, c->out.p, len);
-			br_ssl_engine_sendapp_ack(e, len);
-			buf_drop(&c->out, len);
-			br_ssl_engine_flush(e, 0);
-			moved = 1;
-		}
-		if ((st & BR_SSL_RECVREC) && !(c->flags & (CF_EOF | CF_CLOSE))) {
-			b = br_ssl_engine_recvrec_buf(e, &len);
-			n = read(c->fd, b, len);
-			if (n > 0) {
-				br_ssl_engine_recvrec_ack(e, n);
-				moved = 1;
-			} else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
-				if (n < 0 || !s->hs_done) {
-					conn_close(c);
-					return;
-				}
-				c->flags |= CF_EOF;
-				conn_process(c);
-				c->flags |= CF_CLOSE;
-			}
-		}
-		if (got) {
-			got = 0;
+		if (r & TS_GOT) {
 			conn_process(c);
 			if (c->fd < 0 || c->tls == NULL)
 				return;
 		}
-	} while (moved);
+	} while (r & TS_MOVED);
 	if (c->out.len < c->out.cap / 2)
 		conn_process(c);	/* room again: streaming replies go on */
 }
+
+#if ENABLE_RELAY
+/* ---- the relay client (smtp_out.c) ---- */
+
+/* "Accept any certificate" for opportunistic TLS to an MX (as Postfix's
+ * smtp_tls_security_level = may): the handshake runs in full, the leaf's
+ * key signs the key exchange, but nothing is verified. */
+struct noverify {
+	const br_x509_class *vtable;
+	br_x509_decoder_context dc;
+	int	 n;
+};
+
+static void
+nv_start_chain(const br_x509_class **ctx, const char *name)
+{
+	struct noverify *v = (struct noverify *)ctx;
+
+	v->n = 0;
+	br_x509_decoder_init(&v->dc, NULL, NULL);
+}
+
+static void
+nv_start_cert(const br_x509_class **ctx, uint32_t len)
+{
+}
+
+static void
+nv_append(const br_x509_class **ctx, const unsigned char *b, size_t len)
+{
+	struct noverify *v = (struct noverify *)ctx;
+
+	if (v->n == 0)
+		br_x509_decoder_push(&v->dc, b, len);
+}
+
+static void
+nv_end_cert(const br_x509_class **ctx)
+{
+	((struct noverify *)ctx)->n++;
+}
+
+static unsigned
+nv_end_chain(const br_x509_class **ctx)
+{
+	struct noverify *v = (struct noverify *)ctx;
+
+	if (v->n == 0)
+		return BR_ERR_X509_EMPTY_CHAIN;
+	return br_x509_decoder_get_pkey(&v->dc) ? 0 : BR_ERR_X509_UNSUPPORTED;
+}
+
+static const br_x509_pkey *
+nv_get_pkey(const br_x509_class *const *ctx, unsigned *usages)
+{
+	struct noverify *v = (struct noverify *)ctx;
+
+	if (usages)
+		*usages = BR_KEYTYPE_KEYX | BR_KEYTYPE_SIGN;
+	return br_x509_decoder_get_pkey(&v->dc);
+}
+
+static const br_x509_class nv_class = {
+	sizeof(struct noverify), nv_start_chain, nv_start_cert, nv_append, nv_end_cert, nv_end_chain, nv_get_pkey
+};
+
+struct tls_client {
+	struct tls_slot *s;
+	union {
+		struct noverify nv;
+#if ENABLE_RELAY_VERIFY
+		br_x509_minimal_context xm;
+#endif
+	} x;
+};
+static struct tls_client clients[CONFIG_RELAY_SLOTS];
+
+#if ENABLE_RELAY_VERIFY
+/* Trust anchors from option ca_file (a PEM bundle), kept in the heap: this
+ * is load time, not the I/O path.  Only loaded when a smarthost is verified. */
+static br_x509_trust_anchor *tas;
+static size_t ntas;
+
+struct dnbuf {
+	unsigned char *p;
+	size_t	 len;
+	int	 bad;
+};
+
+static void
+dn_add(void *ctx, const void *d, size_t n)
+{
+	struct dnbuf *b = ctx;
+	unsigned char *p = realloc(b->p, b->len + n);
+
+	if (p == NULL) {
+		b->bad = 1;
+		return;
+	}
+	memcpy(p + b->len, d, n);
+	b->p = p;
+	b->len += n;
+}
+
+static void *
+dup_mem(const void *d, size_t n)
+{
+	void *p = malloc(n ? n : 1);
+
+	if (p)
+		memcpy(p, d, n);
+	return p;
+}
+
+static void
+tas_free(br_x509_trust_anchor *t, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		free(t[i].dn.data);
+		if (t[i].pkey.key_type == BR_KEYTYPE_RSA) {
+			free(t[i].pkey.key.rsa.n);
+			free(t[i].pkey.key.rsa.e);
+		} else {
+			free(t[i].pkey.key.ec.q);
+		}
+	}
+	free(t);
+}
+
+struct talist {
+	br_x509_trust_anchor *t;
+	size_t	 n;
+};
+
+static int
+add_ta(void *arg, const char *name, unsigned char *der, size_t len)
+{
+	struct talist *l = arg;
+	br_x509_decoder_context dc;
+	struct dnbuf dn = { NULL, 0, 0 };
+	const br_x509_pkey *pk;
+	br_x509_trust_anchor *ta, *nt;
+
+	if (strcmp(name, "CERTIFICATE") && strcmp(name, "TRUSTED CERTIFICATE") && strcmp(name, "X509 CERTIFICATE"))
+		return 0;
+	br_x509_decoder_init(&dc, dn_add, &dn);
+	br_x509_decoder_push(&dc, der, len);
+	if ((pk = br_x509_decoder_get_pkey(&dc)) == NULL || dn.bad || dn.p == NULL) {
+		free(dn.p);
+		return 0;	/* a certificate BearSSL cannot use: skipped */
+	}
+	if ((nt = realloc(l->t, (l->n + 1) * sizeof(*nt))) == NULL) {
+		free(dn.p);
+		return -1;
+	}
+	l->t = nt;
+	ta = &l->t[l->n];
+	memset(ta, 0, sizeof(*ta));
+	ta->dn.data = dn.p;
+	ta->dn.len = dn.len;
+	ta->flags = BR_X509_TA_CA;	/* a self-signed server certificate anchors itself */
+	ta->pkey.key_type = pk->key_type;
+	if (pk->key_type == BR_KEYTYPE_RSA) {
+		ta->pkey.key.rsa.n = dup_mem(pk->key.rsa.n, pk->key.rsa.nlen);
+		ta->pkey.key.rsa.nlen = pk->key.rsa.nlen;
+		ta->pkey.key.rsa.e = dup_mem(pk->key.rsa.e, pk->key.rsa.elen);
+		ta->pkey.key.rsa.elen = pk->key.rsa.elen;
+	} else {
+		ta->pkey.key.ec.curve = pk->key.ec.curve;
+		ta->pkey.key.ec.q = dup_mem(pk->key.ec.q, pk->key.ec.qlen);
+		ta->pkey.key.ec.qlen = pk->key.ec.qlen;
+	}
+	l->n++;
+	return 0;
+}
+
+/* see tls.h */
+int
+tls_ca_load(const char *path, char *err, size_t errlen)
+{
+	struct talist l = { NULL, 0 };
+	int i;
+
+	for (i = 0; i < CONFIG_RELAY_SLOTS; i++)
+		if (clients[i].s) {
+			snprintf(err, errlen, "%s: relay sessions are running; reload again later", path);
+			return -1;
+		}
+	err[0] = '\0';
+	if (pem_each(path, add_ta, &l, err, errlen) < 0 || l.n == 0) {
+		if (!err[0])
+			snprintf(err, errlen, "%s: no usable CA certificate", path);
+		tas_free(l.t, l.n);
+		return -1;
+	}
+	tas_free(tas, ntas);
+	tas = l.t;
+	ntas = l.n;
+	return 0;
+}
+#endif
+
+/* see tls.h */
+struct tls_client *
+tls_client_new(const char *name, int verify)
+{
+	struct tls_client *t = NULL;
+	struct tls_slot *s;
+	br_ssl_engine_context *e;
+	int i;
+
+	for (i = 0; i < CONFIG_RELAY_SLOTS && !t; i++)
+		if (clients[i].s == NULL)
+			t = &clients[i];
+	if (t == NULL || (s = slot_get()) == NULL)
+		return NULL;
+	e = &s->u.eng;
+	br_ssl_client_zero(&s->u.cc);
+	eng_common(e);
+	br_ssl_engine_set_default_rsavrfy(e);
+	br_ssl_engine_set_ecdsa(e, &br_ecdsa_i31_vrfy_asn1);
+	br_ssl_engine_add_flags(e, BR_OPT_NO_RENEGOTIATION);
+#if ENABLE_RELAY_VERIFY
+	if (verify) {
+		br_x509_minimal_init(&t->x.xm, &br_sha256_vtable, tas, ntas);
+		br_x509_minimal_set_hash(&t->x.xm, br_sha256_ID, &br_sha256_vtable);
+		br_x509_minimal_set_hash(&t->x.xm, br_sha384_ID, &br_sha384_vtable);
+		br_x509_minimal_set_hash(&t->x.xm, br_sha512_ID, &br_sha512_vtable);
+		br_x509_minimal_set_rsa(&t->x.xm, br_rsa_pkcs1_vrfy_get_default());
+		br_x509_minimal_set_ecdsa(&t->x.xm, &ec_impl, &br_ecdsa_i31_vrfy_asn1);
+		br_ssl_engine_set_x509(e, &t->x.xm.vtable);
+	} else
+#endif
+	{
+		t->x.nv.vtable = &nv_class;
+		br_ssl_engine_set_x509(e, &t->x.nv.vtable);
+	}
+	br_ssl_engine_set_buffers_bidi(e, s->ibuf, sizeof(s->ibuf), s->obuf, sizeof(s->obuf));
+	if (!br_ssl_client_reset(&s->u.cc, name, 0))
+		return NULL;
+	s->used = 1;
+	s->hs_done = 0;
+	s->client = 1;
+	t->s = s;
+	return t;
+}
+
+void
+tls_client_free(struct tls_client *t)
+{
+	if (t && t->s) {
+		t->s->used = 0;
+		t->s = NULL;
+	}
+}
+
+void
+tls_client_want(struct tls_client *t, struct buf *out, int *rd, int *wr)
+{
+	want(t->s, out, 0, rd, wr);
+}
+
+/* see tls.h */
+int
+tls_client_io(struct tls_client *t, int fd, struct buf *in, struct buf *out)
+{
+	int r, got = 0;
+
+	do {
+		r = step(t->s, fd, in, out, 0, 0);
+		got |= r & TS_GOT;
+		if (r & (TS_CLOSED | TS_ERR | TS_EOF))
+			return -1;
+	} while (r & TS_MOVED);
+	return got != 0;
+}
+
+int
+tls_client_done(const struct tls_client *t)
+{
+	return t->s->hs_done;
+}
+
+int
+tls_client_error(const struct tls_client *t)
+{
+	return br_ssl_engine_last_error(&t->s->u.eng);
+}
+#endif
 #endif

@@ -13,7 +13,19 @@ int	 tls_handshake_done(const struct conn *);
 void	 tls_interest(struct conn *, int *rd, int *wr);
 int	 tls_pending(const struct conn *);		/* records not yet written */
 void	 tls_pump(struct conn *);
-#else
+#endif
+#if ENABLE_TLS && ENABLE_RELAY
+/* The relay client's TLS (smtp_out.c): an engine from the same pool. */
+struct tls_client;
+struct tls_client *tls_client_new(const char *name, int verify);	/* NULL: pool full */
+void	 tls_client_free(struct tls_client *);
+void	 tls_client_want(struct tls_client *, struct buf *out, int *rd, int *wr);
+int	 tls_client_io(struct tls_client *, int fd, struct buf *in, struct buf *out);	/* 1 got data, 0, -1 ended */
+int	 tls_client_done(const struct tls_client *);	/* handshake complete */
+int	 tls_client_error(const struct tls_client *);	/* BearSSL error code */
+int	 tls_ca_load(const char *path, char *err, size_t errlen);	/* option ca_file */
+#endif
+#if !ENABLE_TLS
 static inline int tls_load(int create, char *err, size_t n) { (void)create; (void)err; (void)n; return 0; }
 static inline int tls_start(struct conn *c) { (void)c; return -1; }
 static inline void tls_end(struct conn *c) { (void)c; }
