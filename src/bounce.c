@@ -21,9 +21,10 @@
 
 #define HDR_MAX	(64 * 1024)	/* original header bytes quoted at most */
 
-/* The x.y.z of "550 5.1.1 text", else a default from the class. */
+/* The x.y.z of "550 5.1.1 text", else a default from the class; a
+ * failure is 5.y.z whatever the class said, a delay 4.y.z. */
 static void
-status_of(const char *diag, char *st, size_t n)
+status_of(const char *diag, char *st, size_t n, char cls)
 {
 	const char *p = diag + 4;
 	size_t l = strspn(p, "0123456789.");
@@ -31,16 +32,16 @@ status_of(const char *diag, char *st, size_t n)
 	if (strlen(diag) > 4 && (p[0] == '4' || p[0] == '5') && p[1] == '.' && l >= 5 && l < n) {
 		memcpy(st, p, l);
 		st[l] = '\0';
-		st[0] = '5';	/* it failed for good, whatever the class said */
+		st[0] = cls;
 	} else {
-		snprintf(st, n, "5.0.0");
+		snprintf(st, n, "%c.0.0", cls);
 	}
 }
 
 /* see kotak.h */
 int
 bounce_make(const char *qid, int qfd, const struct qenv *e, const char *mta,
-    const struct bounce_rcpt *r, int n)
+    const struct bounce_rcpt *r, int n, int delayed)
 {
 	char to[ADDR_MAX], users[16][USER_MAX], bq[QID_LEN + 1], tmp[PATH_MAX_K + 32];
 	char date[40], adate[40], st[16], buf[4096], *at;
@@ -49,6 +50,8 @@ bounce_make(const char *qid, int qfd, const struct qenv *e, const char *mta,
 	ssize_t k, j;
 	int i, nu, fd, dbl = !e->sender[0], ok, prevnl = 1;
 
+	if (delayed && dbl)
+		return 0;	/* no warnings about notices */
 	strlcpy_k(to, dbl ? "postmaster" : e->sender, sizeof(to));
 	at = strrchr(to, '@');
 	if (at == NULL || cfg_is_local_domain(at + 1)) {
@@ -82,12 +85,15 @@ bounce_make(const char *qid, int qfd, const struct qenv *e, const char *mta,
 	    "MIME-Version: 1.0\nContent-Type: multipart/report; report-type=delivery-status;\n"
 	    "\tboundary=\"%s/%s\"\n\nThis is a MIME-encapsulated message.\n\n"
 	    "--%s/%s\nContent-Type: text/plain; charset=us-ascii\n\n"
-	    "This is the mail system at host %s.\n\n"
-	    "I'm sorry to have to inform you that your message could not\n"
-	    "be delivered to one or more recipients.\n\n",
-	    cfg.hostname, to, dbl ? "Undelivered Mail (a bounce that could not be delivered)" :
+	    "This is the mail system at host %s.\n\n%s\n\n",
+	    cfg.hostname, to, delayed ? "Delayed Mail (still being retried)" :
+	    dbl ? "Undelivered Mail (a bounce that could not be delivered)" :
 	    "Undelivered Mail Returned to Sender", date, bq, cfg.hostname, bnd, cfg.hostname,
-	    bnd, cfg.hostname, cfg.hostname) > 0;
+	    bnd, cfg.hostname, cfg.hostname, delayed ?
+	    "Your message could not be delivered yet to the recipients below.\n"
+	    "It will be retried; this is only a warning, you need not send it again." :
+	    "I'm sorry to have to inform you that your message could not\n"
+	    "be delivered to one or more recipients.") > 0;
 	for (i = 0; i < n; i++)
 		ok &= dprintf(fd, "<%s>: %s\n", r[i].addr, r[i].diag) > 0;
 	ok &= dprintf(fd, "\n--%s/%s\nContent-Description: Delivery report\n"
@@ -95,10 +101,16 @@ bounce_make(const char *qid, int qfd, const struct qenv *e, const char *mta,
 	    "X-Kotak-Queue-ID: %s\nArrival-Date: %s\n",
 	    bnd, cfg.hostname, cfg.hostname, qid, adate) > 0;
 	for (i = 0; i < n; i++) {
-		status_of(r[i].diag, st, sizeof(st));
-		ok &= dprintf(fd, "\nFinal-Recipient: rfc822; %s\nAction: failed\nStatus: %s\n", r[i].addr, st) > 0;
+		status_of(r[i].diag, st, sizeof(st), delayed ? '4' : '5');
+		ok &= dprintf(fd, "\nFinal-Recipient: rfc822; %s\nAction: %s\nStatus: %s\n", r[i].addr,
+		    delayed ? "delayed" : "failed", st) > 0;
 		if (mta)
 			ok &= dprintf(fd, "Remote-MTA: dns; %.*s\n", (int)strcspn(mta, "["), mta) > 0;
+		if (delayed) {
+			char until[40];
+			rfc5322_date(until, sizeof(until), e->arrival + cfg.queue_lifetime);
+			ok &= dprintf(fd, "Will-Retry-Until: %s\n", until) > 0;
+		}
 		ok &= dprintf(fd, "Diagnostic-Code: smtp; %s\n", r[i].diag) > 0;
 	}
 	ok &= dprintf(fd, "\n--%s/%s\nContent-Description: Undelivered Message Headers\n"
@@ -125,7 +137,7 @@ bounce_make(const char *qid, int qfd, const struct qenv *e, const char *mta,
 	close(fd);
 	if (queue_publish(tmp, bq) < 0)
 		return -1;
-	log_info("%s: sender non-delivery notification: %s to=<%s>", qid, bq, to);
+	log_info("%s: sender %s notification: %s to=<%s>", qid, delayed ? "delay" : "non-delivery", bq, to);
 	return 0;
 }
 #endif

@@ -50,6 +50,7 @@ static const struct opt main_opts[] = {
 	{ "retry_min", T_INT, S(retry_min), 1, 86400 },
 	{ "retry_max", T_INT, S(retry_max), 1, 86400 },
 	{ "queue_lifetime", T_INT, S(queue_lifetime), 0, 100 * 86400 },
+	{ "delay_warning", T_INT, S(delay_warning), 0, 100 * 86400 },
 	{ "relay_tls_fallback", T_INT, S(relay_tls_fallback), 0, 1 },
 	{ "ca_file", T_STR, S(ca_file), 0, 0 },
 	{ NULL, 0, 0, 0, 0, 0 }
@@ -268,6 +269,7 @@ cfg_defaults(struct cfg *c)
 	c->retry_min = 300;	/* Postfix minimal_backoff_time */
 	c->retry_max = 4000;	/* maximal_backoff_time */
 	c->queue_lifetime = 432000;	/* maximal_queue_lifetime: 5 days */
+	c->delay_warning = 14400;	/* 4 h, as OpenSMTPD warns (Postfix: off) */
 	c->route[0].smarthost_verify = 1;
 	strlcpy_k(c->ca_file, "/etc/ssl/certs/ca-certificates.crt", sizeof(c->ca_file));
 }

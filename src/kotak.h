@@ -116,6 +116,7 @@ struct cfg {
 	char	 dns_server[IP_MAX + 8];	/* "" = /etc/resolv.conf */
 	int	 relay_port;			/* MX port, 25 (tests use a high one) */
 	int	 retry_min, retry_max, queue_lifetime;	/* seconds */
+	int	 delay_warning;	/* seconds in the queue before the sender is told once; 0 never */
 	int	 relay_tls_fallback;		/* MX TLS handshake failed: retry it in cleartext */
 	struct cfg_route route[1 + MAX_ROUTES];	/* [0]: config kotak's (every other domain) */
 	int	 nroute;			/* config route sections, route[1..nroute] */
@@ -255,13 +256,16 @@ void	 pidfile_remove(void);
 /* For the relay and bounces: a queue file's envelope, opened O_RDWR. */
 struct qenv {
 	time_t	 arrival;
+	int	 warned;	/* the sender was told of a delay ("W" for "T") */
 	char	 sender[ADDR_MAX];
 	off_t	 body_off, body_len;
 };
 int	 queue_env_open(const char *qid, struct qenv *);	/* fd, or -1 (gone or damaged) */
 int	 queue_line(int fd, off_t, char *, size_t);	/* envelope line: length with LF, 0 end, -1 */
 int	 queue_publish(const char *tmp, const char *qid);	/* fsynced tmp file into the queue */
-void	 queue_retry(int fd, time_t delay);		/* next attempt in delay seconds */
+void	 queue_retry(int fd, time_t delay);
+int	 queue_warned(int fd);	/* mark: the delay warning went out */
+int	 queue_is_warned(int fd);		/* next attempt in delay seconds */
 
 /* smtp_out.c: the relay client (Kconfig RELAY). */
 int	 smtp_out_add(const char *qid);	/* 0 taken (or already in hand), -1 busy */
@@ -280,7 +284,7 @@ struct bounce_rcpt {
 	char	 diag[DIAG_MAX];	/* "550 5.1.1 ..." as the remote said, or ours */
 };
 int	 bounce_make(const char *qid, int qfd, const struct qenv *, const char *mta,
-	    const struct bounce_rcpt *, int n);	/* 0 queued (or nothing to send), -1 */
+	    const struct bounce_rcpt *, int n, int delayed);	/* 0 queued (or nothing to send), -1 */
 
 /* mbox.c: locked mbox append. */
 struct mbox_lock {

@@ -69,7 +69,7 @@ static int nmarks;
 static off_t pass_budget = SLICE;	/* message bytes copied per loop pass */
 
 static struct job {
-	int	 active, fd, deferred, remote, delivered, qstate, direct;
+	int	 active, fd, deferred, remote, delivered, qstate, direct, warned;
 	char	 qid[QID_LEN + 1];
 	char	 sender[ADDR_MAX];
 	char	 user[USER_MAX];
@@ -217,8 +217,10 @@ env_load(int fd, const char *qid, struct job *j)
 			off += n;
 			break;
 		}
-		if (l[0] == 'T' && l[1] == ' ')
+		if ((l[0] == 'T' || l[0] == 'W') && l[1] == ' ') {
 			j->arrival = (time_t)strtoll(l + 2, NULL, 10);
+			j->warned = l[0] == 'W';
+		}
 		else if (l[0] == 'F' && l[1] == ' ' && ++seen_f)
 			strlcpy_k(j->sender, l + 2, sizeof(j->sender));
 		else if (l[0] == 'R' && l[1] == ' ' && l[3] == ' ' && (l[2] == '-' || l[2] == 'D'))
@@ -272,6 +274,7 @@ queue_env_open(const char *qid, struct qenv *e)
 		return -1;
 	}
 	e->arrival = j.arrival;
+	e->warned = j.warned;
 	strlcpy_k(e->sender, j.sender, sizeof(e->sender));
 	e->body_off = j.body_off;
 	e->body_len = j.body_len;
@@ -296,6 +299,35 @@ queue_publish(const char *tmp, const char *qid)
 	}
 	ring_add(qid);
 	return 0;
+}
+
+/* The delay warning is recorded in place, as the status bytes are: the
+ * arrival line "T ..." becomes "W ..." (right after "KOTAK1 QID\n").
+ * The file's mtime (its next attempt) is kept. */
+#define WARN_OFF	(7 + QID_LEN + 1)
+
+int
+queue_warned(int fd)
+{
+	struct timespec ts[2];
+	struct stat st;
+	int r;
+
+	if (fstat(fd, &st) < 0)
+		return -1;
+	r = pwrite(fd, "W", 1, WARN_OFF) == 1 ? 0 : -1;
+	ts[0].tv_sec = ts[1].tv_sec = st.st_mtime;
+	ts[0].tv_nsec = ts[1].tv_nsec = 0;
+	futimens(fd, ts);
+	return r;
+}
+
+int
+queue_is_warned(int fd)
+{
+	char c;
+
+	return pread(fd, &c, 1, WARN_OFF) == 1 && c == 'W';
 }
 
 /* The file's mtime is its next attempt (as Postfix does it); the directory

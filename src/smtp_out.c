@@ -909,8 +909,21 @@ finish(struct rslot *s)
 		}
 	}
 	/* bounced recipients are settled once their DSN is queued */
-	if (nb && bounce_make(s->m->qid, s->qfd, &s->e, s->peer[0] ? s->peer : NULL, b, nb) < 0)
+	if (nb && bounce_make(s->m->qid, s->qfd, &s->e, s->peer[0] ? s->peer : NULL, b, nb, 0) < 0)
 		set_all(s, RS_BOUNCE, RS_DEFER, "");
+	/* still deferred after delay_warning: tell the sender, once per message
+	 * (the flag is in the file: another domain's slot may have set it) */
+	if (!expired && cfg.delay_warning && time(NULL) - s->e.arrival >= cfg.delay_warning &&
+	    s->e.sender[0] && !queue_is_warned(s->qfd)) {
+		for (i = nb = 0; i < s->nrcpt; i++)
+			if (s->r[i].st == RS_DEFER && (a = rcpt_addr(s, i, l, sizeof(l))) != NULL) {
+				strlcpy_k(b[nb].addr, a, ADDR_MAX);
+				strlcpy_k(b[nb++].diag, s->r[i].diag, DIAG_MAX);
+			}
+		if (nb && bounce_make(s->m->qid, s->qfd, &s->e, s->peer[0] ? s->peer : NULL, b, nb, 1) == 0 &&
+		    queue_warned(s->qfd) < 0)
+			log_warn("%s: noting the delay warning", s->m->qid);
+	}
 	for (i = 0; i < s->nrcpt; i++)
 		if ((s->r[i].st == RS_SENT || s->r[i].st == RS_BOUNCE) && pwrite(s->qfd, "D", 1, s->r[i].off + 2) != 1)
 			log_warn("%s: marking a recipient done", s->m->qid);

@@ -963,7 +963,7 @@ list_one(const char *qid, int json, int first)
 	off = ftell(fp);
 	while (fgets(l, sizeof(l), fp) && l[0] != '\n') {	/* T and F come before the R lines */
 		l[strcspn(l, "\n")] = '\0';
-		if (l[0] == 'T' && l[1] == ' ')
+		if ((l[0] == 'T' || l[0] == 'W') && l[1] == ' ')	/* W: delay warning sent */
 			arrival = strtoll(l + 2, NULL, 10);
 		else if (l[0] == 'F' && l[1] == ' ')
 			strlcpy_k(sender, l + 2, sizeof(sender));

@@ -32,12 +32,13 @@ HOSTS = {  # MX host -> address
     "mx.tempfail.test": "127.0.0.11",
     "mx.reject.test": "127.0.0.12",
     "mx.long.test": "127.0.0.13",
+    "mx.slow.test": "127.0.0.15",
 }
 MX = [("good.test", "mx1.good.test", 10),
       ("pref.test", "mxa.pref.test", 10), ("pref.test", "mxb.pref.test", 20),
       ("fallback.test", "dead.fallback.test", 10), ("fallback.test", "live.fallback.test", 20),
       ("tempfail.test", "mx.tempfail.test", 10), ("reject.test", "mx.reject.test", 10),
-      ("long.test", "mx.long.test", 10)]
+      ("long.test", "mx.long.test", 10), ("slow.test", "mx.slow.test", 10)]
 ENV = {}
 SERVERS = {}
 K = None
@@ -199,10 +200,13 @@ def setup():
             kw["rcpt"] = tempfail_rcpt
         elif h == "mx.reject.test":
             kw["rcpt"] = reject_rcpt
+        elif h == "mx.slow.test":
+            kw["rcpt"] = lambda a: "451 4.3.2 come back later"
         elif h == "mx.long.test":
             kw["greet"] = "220-" + "x" * 1100 + "\r\n220 ok"
         SERVERS[h] = Peer(ip, port, **kw)
         kt.at_exit(SERVERS[h].close)
+    ENV["dns"] = "%s:%d" % (DNS_IP, dport)
     K = RelayKotak(main={"dns_server": "%s:%d" % (DNS_IP, dport), "relay_port": str(port),
                          "retry_min": "2", "retry_max": "3"},
                    aliases={"postmaster": ["admin"], "team": ["bob", "fwd1@good.test", "fwd2@pref.test"],
@@ -481,6 +485,36 @@ def forwarding_alias_from_any_client():
     time.sleep(0.5)
     eq(len([x for x in SERVERS["mx1.good.test"].msgs if b"Subject: fwd-alias" in x["data"]]), 1,
        "one transaction at good.test")
+
+
+@test(timeout=60)
+def delay_warning_once():
+    """A recipient still deferred after delay_warning: one "Delayed Mail" DSN
+    (Action: delayed, 4.x.x, the server's reply) to the sender, never a
+    second one on later retries; the message stays queued.  A null-sender
+    message gets no warning."""
+    need()
+    k = RelayKotak(main={"dns_server": ENV["dns"], "relay_port": str(ENV["port"]),
+                         "retry_min": "1", "retry_max": "1", "delay_warning": "2"})
+    kt.after_test(k.cleanup)
+    m = kt.msg(subject="slow-one", sender="alice@example.lan")
+    eq(k.send(["x@slow.test"], m, sender="alice@example.lan").code, 250, "queued")
+    eq(k.send(["y@slow.test"], kt.msg(subject="slow-null"), sender="").code, 250, "null sender")
+    k.wait_count("alice", 1, timeout=15)
+    dsn = email.message_from_bytes(kt.parse_stored(k.messages("alice")[0])[1])
+    eq(dsn["Subject"], "Delayed Mail (still being retried)", "subject")
+    eq(dsn.get_content_type(), "multipart/report", "type")
+    status = [p for p in dsn.walk() if p.get_content_type() == "message/delivery-status"][0]
+    txt = status.as_string()
+    check("Action: delayed" in txt and "Status: 4.3.2" in txt and "Will-Retry-Until:" in txt and
+          "x@slow.test" in txt and "come back later" in txt, "delivery-status: %r" % txt)
+    check(b"Subject: slow-one" in dsn.as_bytes(), "original headers quoted")
+    n = len(SERVERS["mx.slow.test"].msgs) + SERVERS["mx.slow.test"].conns
+    kt.wait_for(lambda: SERVERS["mx.slow.test"].conns >= n + 3, 15, what="three more attempts")
+    eq(k.count("alice"), 1, "one warning only")
+    eq(k.count("admin"), 0, "nothing for the null sender's notice (postmaster)")
+    eq(len(k.spool_files("queue")), 2, "both still queued")
+    check(k.log().count("sender delay notification") == 1, "one delay notice logged")
 
 
 if __name__ == "__main__":
