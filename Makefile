@@ -143,7 +143,7 @@ lint:
 DEMO := $(CURDIR)/demo
 run: kotak
 	@mkdir -p $(DEMO)/data
-	@test -f $(DEMO)/kotak.conf || printf "config kotak 'main'\n\toption hostname 'mail.demo.lan'\n\tlist domain 'demo.lan'\n\toption data_dir '$(DEMO)/data'\n\toption users_file '$(DEMO)/users'\n\toption dns_server '127.0.0.1:5353'\n\nconfig listen\n\toption proto 'smtp'\n\toption address '127.0.0.1'\n\toption port '2525'\n\nconfig alias\n\toption name 'postmaster'\n\tlist to 'demo'\n" > $(DEMO)/kotak.conf
+	@test -f $(DEMO)/kotak.conf || printf "config kotak 'main'\n\toption hostname 'mail.demo.lan'\n\tlist domain 'demo.lan'\n\toption data_dir '$(DEMO)/data'\n\toption users_file '$(DEMO)/users'\n\toption dns_server '127.0.0.1:5353'\n\tlist cleartext_auth_net '127.0.0.0/8'\n\nconfig listen\n\toption proto 'smtp'\n\toption address '127.0.0.1'\n\toption port '2525'\n\nconfig listen\n\toption proto 'pop3'\n\toption address '127.0.0.1'\n\toption port '1110'\n\nconfig alias\n\toption name 'postmaster'\n\tlist to 'demo'\n" > $(DEMO)/kotak.conf
 	@test -f $(DEMO)/users || echo demo | ./kotak -c $(DEMO)/kotak.conf user add demo
 	./kotak -c $(DEMO)/kotak.conf
 
