@@ -225,7 +225,7 @@ def send(rcpts, subject, sender="alice@example.lan", body="hello\r\n"):
     return m
 
 
-def arrived(host, subject, n=1, timeout=15):
+def arrived(host, subject, n=1, timeout=30):
     p = SERVERS[host]
     return kt.wait_for(lambda: [t for t in p.msgs if b"Subject: " + subject.encode() in t["data"]][:n]
                        if len([t for t in p.msgs if b"Subject: " + subject.encode() in t["data"]]) >= n
@@ -233,7 +233,7 @@ def arrived(host, subject, n=1, timeout=15):
 
 
 def queue_empty():
-    kt.wait_for(lambda: not K.spool_files("queue"), timeout=15, what="an empty queue")
+    kt.wait_for(lambda: not K.spool_files("queue"), timeout=30, what="an empty queue")
 
 
 def dsn_parts(user, subject, count):
