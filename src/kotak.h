@@ -54,6 +54,8 @@ void	 random_bytes(void *, size_t);
 int	 b64_decode(const char *in, unsigned char *out, size_t max);	/* length or -1 */
 void	 b64_encode(const unsigned char *in, size_t n, char *out, size_t max);
 int	 set_nonblock(int fd);
+struct passwd;
+struct passwd *pw_lookup(const char *name, uid_t uid);	/* /etc/passwd only */
 int	 give_to_user(const char *path);	/* chown to option user when root */
 
 /* log.c */

@@ -78,7 +78,7 @@ drop_privileges(void)
 
 	if (!cfg.user[0] || geteuid() != 0)
 		return;
-	if ((pw = getpwnam(cfg.user)) == NULL)
+	if ((pw = pw_lookup(cfg.user, 0)) == NULL)
 		fatalx("option user: no such user '%s'", cfg.user);
 	if (mkdir_p(cfg.data_dir, 0700) == 0 && chown(cfg.data_dir, pw->pw_uid, pw->pw_gid) < 0)
 		fatal("chown %s", cfg.data_dir);

@@ -1067,7 +1067,7 @@ smtp_out_load(char *err, size_t errlen)
 			snprintf(err, errlen, "%s: %s", r->smarthost_password_file, strerror(errno));
 			return -1;
 		}
-		pw = cfg.user[0] ? getpwnam(cfg.user) : NULL;
+		pw = cfg.user[0] ? pw_lookup(cfg.user, 0) : NULL;
 		if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (st.st_mode & 077) ||
 		    (st.st_uid != 0 && st.st_uid != geteuid() && (pw == NULL || st.st_uid != pw->pw_uid))) {
 			close(fd);

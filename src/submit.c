@@ -581,7 +581,7 @@ submit_sendmail(const char *cfg_path, int argc, char **argv)
 		}
 		addr_format(&a, sender, sizeof(sender));
 	} else {
-		struct passwd *pw = getpwuid(getuid());
+		struct passwd *pw = pw_lookup(NULL, getuid());
 		const char *u = pw && pw->pw_name[0] ? pw->pw_name : getuid() == 0 ? "root" : "nobody";
 		snprintf(sender, sizeof(sender), "%s@%s", u, cfg.domain[0]);
 	}

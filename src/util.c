@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <pwd.h>
@@ -208,6 +209,42 @@ b64_encode(const unsigned char *in, size_t n, char *out, size_t max)
 	out[o < max ? o : max - 1] = '\0';
 }
 
+/* A user from /etc/passwd, by name, or by uid when name is NULL; NULL if
+ * none.  Not getpwnam(): musl's pulls in its nscd client (3 KiB on MIPS),
+ * and a router has no other user database.  Only pw_name, pw_uid and
+ * pw_gid are filled; the result is static. */
+struct passwd *
+pw_lookup(const char *name, uid_t uid)
+{
+	static struct passwd pw;
+	static char nm[USER_MAX];
+	char l[512], *f[4], *p;
+	FILE *fp = fopen("/etc/passwd", "r");
+	int i;
+
+	if (fp == NULL)
+		return NULL;
+	while (fgets(l, sizeof(l), fp)) {
+		for (p = l, i = 0; i < 4; i++) {	/* name:pw:uid:gid: */
+			f[i] = p;
+			if ((p = strchr(p, ':')) == NULL)
+				break;
+			*p++ = '\0';
+		}
+		if (i < 4 || strlen(f[0]) >= sizeof(nm) ||
+		    (name ? strcmp(f[0], name) : (uid_t)strtoul(f[2], NULL, 10) != uid))
+			continue;
+		strlcpy_k(nm, f[0], sizeof(nm));
+		pw.pw_name = nm;
+		pw.pw_uid = (uid_t)strtoul(f[2], NULL, 10);
+		pw.pw_gid = (gid_t)strtoul(f[3], NULL, 10);
+		fclose(fp);
+		return &pw;
+	}
+	fclose(fp);
+	return NULL;
+}
+
 /* Root made path for the daemon, which runs as option user: hand it over.
  * 0, or -1 when there is no such user. */
 int
@@ -217,7 +254,7 @@ give_to_user(const char *path)
 
 	if (!cfg.user[0] || geteuid() != 0)
 		return 0;
-	if ((pw = getpwnam(cfg.user)) == NULL)
+	if ((pw = pw_lookup(cfg.user, 0)) == NULL)
 		return -1;
 	return chown(path, pw->pw_uid, pw->pw_gid);
 }
