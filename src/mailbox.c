@@ -45,8 +45,11 @@
 #define FNV0		2166136261u
 #define HASH_LEN	256		/* bytes of a message that identify it */
 #define QCHK		64		/* mboxrd quoting is judged on a line's first 64 bytes */
+#ifndef SCAN_SLICE	/* the fuzz target's small build makes these tiny */
 #define SCAN_SLICE	(1 << 20)	/* mbox bytes scanned per call */
 #define COPY_SLICE	(1 << 20)	/* bytes an expunge moves per call */
+#define SBUF		32768		/* bytes read at once (scan, read cache, copy) */
+#endif
 #define STALE		300		/* a dotlock older than this is a dead one (mbox.c) */
 
 enum { PH_START, PH_SCAN, PH_DONE };
@@ -56,7 +59,7 @@ enum { EX_LOCK, EX_JOURNAL, EX_APPEND };
  * buffers are small (Kconfig OBUF), so one locked read of sbuf's size
  * feeds many of them.  rc says whose message sbuf holds; any other use
  * of sbuf, and closing that mailbox, drop it. */
-static char sbuf[32768];
+static char sbuf[SBUF];
 static struct {
 	const struct mailbox *mb;
 	uint32_t i;
@@ -389,6 +392,7 @@ scan_slice(struct mailbox *mb)
 /* ---- opening ---- */
 
 static int recover(struct mailbox *);
+static uint64_t span_end(const struct mailbox *, uint32_t);
 
 int
 mailbox_open(struct mailbox *mb, const char *user, const char *folder)
@@ -460,13 +464,20 @@ sync_start(struct mailbox *mb)
 	mb->on = 0;
 	mb->dirty = 0;
 	mb->phase = PH_SCAN;
-	if (!mb->sub && mb->idx_ok && (uint64_t)st.st_size >= h->size && (!mb->n || (rec_ok(mb, 0) && rec_ok(mb, mb->n - 1)))) {
+	/* the index holds if its first and last messages are still in place;
+	 * bytes before the first message are watched by nothing, so a file
+	 * that does not start with a message (malformed: mutt refuses it) is
+	 * read again whole at each open */
+	if (!mb->sub && mb->idx_ok && (uint64_t)st.st_size >= h->size &&
+	    (!h->size || (mb->n && !mb->rec[0].off && rec_ok(mb, 0) && rec_ok(mb, mb->n - 1)))) {
 		if ((uint64_t)st.st_size == h->size) {
 			if (h->mtime != mtime_ns(&st)) {
 				h->mtime = mtime_ns(&st);
 				mb->dirty = 1;	/* touched, not changed: remember the new mtime */
 			}
 			mb->sc.pos = h->size;
+			mb->sc.blank = h->clean;	/* kept: the scan sees no line */
+			mb->sc.touch = 1;
 		} else if (h->size == 0 || (h->clean && h->size >= 2 && pread(mb->fd, b, 7, h->size - 2) == 7 &&
 		    !memcmp(b, "\n\nFrom ", 7))) {
 			mb->sc.pos = h->size;	/* appended: scan the new bytes only */
@@ -557,7 +568,8 @@ mailbox_sync(struct mailbox *mb)
 		mb->phase = PH_START;	/* rewritten meanwhile: start over */
 		return MB_MORE;
 	}
-	s->end = st.st_size;	/* appended meanwhile: scan that too */
+	if (!s->touch)
+		s->end = st.st_size;	/* appended meanwhile: scan that too */
 	r = scan_slice(mb);
 	if (r == 0) {
 		if (s->have && dotlock_state(mb)) {
@@ -650,18 +662,27 @@ mailbox_locate(struct mailbox *mb, uint32_t i, uint64_t *start, uint64_t *end)
 	struct mb_rec *r = &mb->rec[i];
 	struct stat st;
 	char b[512], *lf;
+	uint64_t span;
 	ssize_t k;
 	int lk = rdlock(mb, F_RDLCK);
 
 	if (lk)
 		return lk;
-	if (!rec_check(mb, i, b, &k) || (lf = memchr(b, '\n', k)) == NULL || fstat(mb->fd, &st) < 0) {
+	if (!rec_check(mb, i, b, &k) || fstat(mb->fd, &st) < 0) {
 		rdlock(mb, F_UNLCK);
 		return errno = ESTALE, -1;
 	}
+	/* the content starts after the From_ line: a long one, or one that
+	 * ends the file without LF (content empty), is searched further */
+	span = span_end(mb, i);
+	for (*start = r->off; (lf = memchr(b, '\n', k)) == NULL && *start + k < span; ) {
+		*start += k;
+		if ((k = pread(mb->fd, b, sizeof(b), *start)) <= 0)
+			break;
+	}
+	*start = lf ? *start + (lf - b) + 1 : span;
 	mb->seen_mtime = mtime_ns(&st);
 	rdlock(mb, F_UNLCK);
-	*start = r->off + (lf - b) + 1;
 	*end = i + 1 < mb->n ? r[1].off - 1 : mb->h.size - mb->h.clean;
 	if (*end < *start)
 		*end = *start;

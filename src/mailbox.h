@@ -58,6 +58,7 @@ struct mb_scan {		/* the resumable mbox scanner */
 	uint64_t end;		/* file size when this pass started */
 	uint32_t size, hash, hashed;
 	uint8_t	 bol, blank, in_from, have, rebuild;
+	uint8_t	 touch;		/* nothing to scan: end stays (mail appended meanwhile waits) */
 };
 
 struct mailbox {

@@ -9,14 +9,15 @@
 # The config is build/config.h with TLS off (BearSSL parses TLS, not
 # kotak; conn.c then has its no-TLS stubs).  Targets marked small are also
 # built against a config.h with tiny limits (DATA_LINE_MAX 40,
-# SMTP_LINE_MAX 64, IBUF 128) as NAME_small, so the line-length and
-# buffer-full paths are reachable with small inputs.
+# SMTP_LINE_MAX 64, IBUF 128; mailbox.c reading 128 bytes at a time and
+# scanning or moving 256 per call) as NAME_small, so the line-length,
+# buffer-full and slice paths are reachable with small inputs.
 set -eu
 cd "$(dirname "$0")/../.."
 
 MODE=${1:-libfuzzer}
 TARGETS=${FUZZ_TARGETS:-$(cd tests/fuzz && ls fuzz_*.c | sed 's/\.c$//')}
-SMALL="fuzz_data fuzz_mboxquote fuzz_smtp"
+SMALL="fuzz_data fuzz_mailbox fuzz_mboxquote fuzz_smtp"
 CSTD="-std=c99 -D_DEFAULT_SOURCE -D_FILE_OFFSET_BITS=64 -Wall -Wextra -Wno-unused-parameter"
 
 case $MODE in
@@ -58,7 +59,8 @@ mkconfig "$OUT/std"
 mkconfig "$OUT/small" \
 	-e 's/^#define CONFIG_DATA_LINE_MAX .*/#define CONFIG_DATA_LINE_MAX 40/' \
 	-e 's/^#define CONFIG_SMTP_LINE_MAX .*/#define CONFIG_SMTP_LINE_MAX 64/' \
-	-e 's/^#define CONFIG_IBUF .*/#define CONFIG_IBUF 128/'
+	-e 's/^#define CONFIG_IBUF .*/#define CONFIG_IBUF 128/' \
+	-e '$a #define SCAN_SLICE 256\n#define COPY_SLICE 256\n#define SBUF 128'
 
 # lib VARIANT INCDIR: objects and archive, rebuilt when a source or header is newer
 lib() {

@@ -328,6 +328,12 @@ def no_final_newline():
     eq(lines, [b"Subject: nonl", b"", b"line one", b"From q", b"no newline here"], "RETR")
     eq(int(p.list(2).split()[2]), sum(len(l) + 2 for l in lines), "LIST size")
     p.quit()
+    # a session on the unchanged mailbox (the index current, nothing
+    # scanned) ends the message at the same byte (fuzz_mailbox found
+    # the last byte lost there)
+    p = k.pop()
+    eq(p.retr(2)[1], lines, "RETR in the next session")
+    p.quit()
     # kotak delivers after it: the foreign message must stay whole, the new one separate
     k.deliver(1, subject="after")
     k.wait_count("alice", 3)
@@ -337,6 +343,23 @@ def no_final_newline():
     p.quit()
     eq(n, 3, "messages")
     eq(last, b"no newline here", "the foreign message still ends the same")
+
+
+@test
+def from_line_ends_the_file():
+    """A foreign writer cut off after a From_ line: an empty message that
+    RETR serves (it once said -ERR forever), and a long From_ line."""
+    k = KP()
+    k.deliver(1)
+    k.wait_mail(1)
+    long_from = b"From " + b"x" * 700 + b"@example.org Thu Nov 26 12:00:00 2026\n"
+    foreign_append(k.mbox(), long_from + b"Subject: long\n\nbody\n\n" + FROM_LINE.rstrip(b"\n"))
+    p = k.pop()
+    eq(p.stat()[0], 3, "messages")
+    eq(p.retr(2)[1], [b"Subject: long", b"", b"body"], "RETR after a 700-byte From_ line")
+    eq(p.retr(3)[1], [], "RETR of the cut-off message")
+    eq(p.list(3).split()[2], b"0", "its LIST size")
+    p.quit()
 
 
 @test(timeout=120)
