@@ -296,7 +296,10 @@ loop_run(void)
 				}
 				if (c->fd >= 0 && FD_ISSET(c->fd, &rd))
 					conn_read(c);
-				if (c->fd >= 0 && FD_ISSET(c->fd, &wr))
+				/* a STARTTLS just read: its 220 leaves through tls_pump,
+				 * which then starts the handshake (a plain write here
+				 * would leave the session waiting for nothing) */
+				if (c->fd >= 0 && !c->tls && FD_ISSET(c->fd, &wr))
 					conn_write(c);
 			}
 #if ENABLE_RELAY

@@ -889,8 +889,11 @@ class KotakTls(Kotak):
                 try:
                     c = Smtp(host, port, timeout=2)
                     try:
-                        if proto == "smtps":
+                        if proto in ("smtps", "pop3s"):
                             smtp_wrap_tls(c, timeout=2)
+                        if proto.startswith("pop3"):
+                            c.line(2)
+                            break
                         r = c.reply(2)
                         if r.code == 220:
                             c.send(b"QUIT\r\n")

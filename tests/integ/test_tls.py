@@ -178,6 +178,23 @@ def starttls_with_argument_501():
     c.close()
 
 
+@test
+def starttls_sent_with_ehlo_before_the_greeting():
+    """EHLO and STARTTLS in one segment before the greeting was read: the
+    greeting, EHLO reply and 220 leave in one write, and the handshake must
+    still start (it once waited for the command timeout)."""
+    for i in range(10):
+        c = kt.Smtp(*K.addr_of("smtp"), timeout=5)
+        c.send(b"EHLO client.example.org\r\nSTARTTLS\r\n")
+        eq(c.reply().code, 220, "greeting")
+        eq(c.reply().code, 250, "EHLO")
+        eq(c.reply().code, 220, "STARTTLS")
+        kt.smtp_wrap_tls(c, timeout=5)
+        c.ok("EHLO client.example.org", 250)
+        c.ok("QUIT", 221)
+        c.close()
+
+
 # ---------------------------------------------------------------- openssl s_client
 
 @test
