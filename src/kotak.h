@@ -296,6 +296,7 @@ struct mbox_lock {
 };
 int	 mbox_lock_open(struct mbox_lock *, const char *user);	/* 0, 1 busy, -1 error */
 void	 mbox_unlock(struct mbox_lock *);
+void	 mbox_recover_all(void);	/* at start: dotlocks left by a crash */
 void	 mbox_lock_note(struct mbox_lock *, off_t size);
 int	 mbox_lock_add(struct mbox_lock *, const char *qid, off_t off, int direct);
 int	 mbox_from_line(char *, size_t, const char *sender, time_t);

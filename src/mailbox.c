@@ -1107,14 +1107,6 @@ mailbox_recover_all(void)
 	while ((de = readdir(d)) != NULL) {
 		if (!user_name_ok(de->d_name))
 			continue;
-		/* a dotlock left by a crash: cut what it says is unconfirmed
-		 * now, before any reader sees it (mbox.c recover_dead) */
-		snprintf(p, sizeof(p), "%s/mail/%s/INBOX.lock", cfg.data_dir, de->d_name);
-		if (lstat(p, &st) == 0) {
-			struct mbox_lock ml;
-			if (mbox_lock_open(&ml, de->d_name) == 0)
-				mbox_unlock(&ml);
-		}
 		snprintf(p, sizeof(p), "%s/mail/%s/.INBOX.exp", cfg.data_dir, de->d_name);
 		if (stat(p, &st) < 0)
 			continue;

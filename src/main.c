@@ -170,6 +170,7 @@ main(int argc, char **argv)
 	if (queue_init() < 0)
 		fatalx("cannot use data_dir %s", cfg.data_dir);
 	pidfile_create();
+	mbox_recover_all();	/* dotlocks of a crash: before any reader */
 #if ENABLE_POP3
 	mailbox_recover_all();
 #endif

@@ -11,9 +11,9 @@
 #define _GNU_SOURCE	/* F_OFD_SETLK */
 #include "kotak.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,29 +39,36 @@
  * recipients the queue had marked done stay; the mbox is cut back to the
  * start of the first one not marked (or to SIZE when there is none, as an
  * interrupted expunge leaves it), so each message ends up there once.
+ * Dead means not this process: only the daemon takes mailbox locks and
+ * its pidfile lets one run at a time, so no liveness probe is needed (a
+ * PID from before a reboot may be anyone's now, even ours: at start,
+ * mbox_recover_all counts our own PID as dead too).
  * 1 if handled.
  */
+static int booting;
+
 static int
 recover_dead(struct mbox_lock *m)
 {
 	char b[4096], user[USER_MAX], *e, *l, *d;
 	long long pid, size, cut;
 	struct stat st;
+	off_t pos;
 	int fd = open(m->lock, O_RDONLY | O_CLOEXEC | O_NOFOLLOW), n;
 
 	if (fd < 0)
 		return 0;
 	n = read(fd, b, sizeof(b) - 1);
-	close(fd);
-	if (n <= 0)
+	if (n <= 0 || (b[n] = '\0', strncmp(b, "kotak ", 6))) {
+		close(fd);
 		return 0;
-	b[n] = '\0';
-	if (strncmp(b, "kotak ", 6))
-		return 0;
+	}
 	pid = strtoll(b + 6, &e, 10);
 	size = strtoll(e, &e, 10);
-	if (*e != '\n' || pid <= 0 || size < 0 || kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+	if (*e != '\n' || pid <= 0 || size < 0 || (pid == getpid() && !booting)) {
+		close(fd);
 		return 0;
+	}
 	/* the mailbox's user: the directory name above INBOX */
 	strlcpy_k(user, "", sizeof(user));
 	if ((d = strrchr(m->path, '/')) != NULL) {
@@ -71,17 +78,27 @@ recover_dead(struct mbox_lock *m)
 		*d = '/';
 	}
 	cut = size;	/* no appends listed (an expunge, or locked only): back to SIZE */
-	for (l = e + 1; (e = strchr(l, '\n')) != NULL && e - l > QID_LEN + 1; l = e + 1) {
-		char qid[QID_LEN + 1];
+	pos = e + 1 - b;
+	/* the lines, a buffer at a time: one per append of a pass */
+	while ((n = pread(fd, b, sizeof(b) - 1, pos)) > 0) {
+		b[n] = '\0';
+		for (l = b; (e = strchr(l, '\n')) != NULL && e - l > QID_LEN + 1; l = e + 1) {
+			char qid[QID_LEN + 1];
 
-		memcpy(qid, l, QID_LEN);
-		qid[QID_LEN] = '\0';
-		cut = -1;	/* all listed appends done: keep everything */
-		if (e[-1] == 'd' || !queue_rcpt_done(qid, user)) {
-			cut = strtoll(l + QID_LEN + 1, NULL, 10);
-			break;
+			memcpy(qid, l, QID_LEN);
+			qid[QID_LEN] = '\0';
+			cut = -1;	/* all listed appends done: keep everything */
+			if (e[-1] == 'd' || !queue_rcpt_done(qid, user)) {
+				cut = strtoll(l + QID_LEN + 1, NULL, 10);
+				goto done;
+			}
 		}
+		if (e != NULL || l == b)
+			break;	/* a short line (the end), or garbage */
+		pos += l - b;
 	}
+done:
+	close(fd);
 	if (cut >= 0 && stat(m->path, &st) == 0 && st.st_size > cut) {
 		if (truncate(m->path, cut) < 0)
 			return 0;
@@ -90,6 +107,32 @@ recover_dead(struct mbox_lock *m)
 	}
 	unlink(m->lock);
 	return 1;
+}
+
+/* At start, before anything reads a mailbox: cut what the dotlocks of a
+ * crashed kotak say is unconfirmed. */
+void
+mbox_recover_all(void)
+{
+	char p[PATH_MAX_K + 64];
+	struct mbox_lock ml;
+	struct dirent *de;
+	struct stat st;
+	DIR *d;
+
+	snprintf(p, sizeof(p), "%s/mail", cfg.data_dir);
+	if ((d = opendir(p)) == NULL)
+		return;
+	booting = 1;
+	while ((de = readdir(d)) != NULL) {
+		if (!user_name_ok(de->d_name))
+			continue;
+		snprintf(p, sizeof(p), "%s/mail/%s/INBOX.lock", cfg.data_dir, de->d_name);
+		if (lstat(p, &st) == 0 && mbox_lock_open(&ml, de->d_name) == 0)
+			mbox_unlock(&ml);
+	}
+	booting = 0;
+	closedir(d);
 }
 
 /* Before an append: name it in the dotlock, for recover_dead.  A direct

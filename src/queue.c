@@ -58,7 +58,9 @@ static int ncommit;
 static char ring[RING][QID_LEN + 1];
 static int rhead, rcount;
 static time_t next_scan;	/* monotonic; 0 = scan now */
-static int kicked;
+static int kicked;		/* 1: retry everything now, whatever its next-try time;
+				 * 2: that pass is over, the ring still holds its last */
+static DIR *kdir;		/* kicked: the directory pass under way, each file once */
 
 /* After the sync: user "" removes the whole file, else marks that user done. */
 static struct mark {
@@ -92,6 +94,7 @@ static struct held {
 	struct mbox_lock mb;
 	char	 user[USER_MAX];
 	off_t	 base;		/* mbox size when this pass's appends began */
+	off_t	 dbase;		/* where its direct appends of this pass begin; -1 none */
 } held[HELD];
 static int nheld;
 
@@ -133,6 +136,7 @@ held_release(void)
 		mbox_lock_note(job.mb, job.mb_old);
 		mbox_lock_add(job.mb, job.qid, job.mb_old, job.direct);
 		held[0].base = job.mb_old;
+		held[0].dbase = -1;
 	}
 }
 
@@ -359,9 +363,13 @@ queue_commit_cancel(struct conn *c)
 {
 	int i;
 
+	/* removed, not cleared: the list now lives across passes (the commit
+	 * delay), and a reused slot must not be added a second time */
 	for (i = 0; i < ncommit; i++)
-		if (commit[i] == c)
-			commit[i] = NULL;
+		if (commit[i] == c) {
+			commit[i] = commit[--ncommit];
+			break;
+		}
 }
 
 static void
@@ -409,6 +417,7 @@ queue_wait_ms(void)
 }
 
 static int direct(struct smtp_sess *);
+static off_t direct_bytes;	/* appended directly in this pass (at most DIRECT_PASS) */
 
 /* KOTAK_TEST_DIRECT_DELAY_MS: tests kill -9 between a direct delivery's
  * mailbox sync and its unlock. */
@@ -423,6 +432,16 @@ test_delay(void)
 }
 static int held_lock(const char *user);
 static void deliver_step(void);
+static int forced;	/* sync_now: no waiting for other sessions' messages */
+
+/* held[] or marks[] are full: settle them now, whatever the commit delay. */
+static void
+sync_now(void)
+{
+	forced = 1;
+	queue_sync();
+	forced = 0;
+}
 
 /* The end of a pass: rename this pass's messages into the queue, sync,
  * then answer their clients and settle this pass's deliveries. */
@@ -431,17 +450,19 @@ queue_sync(void)
 {
 	struct conn *batch[CONFIG_MAX_CONNS];
 	char dst[PATH_MAX_K + 40];
-	int i, fd, n = ncommit, err[CONFIG_MAX_CONNS], syncerr = 0, markerr = 0, queued = 0;
+	int i, fd, n = ncommit, err[CONFIG_MAX_CONNS], syncerr = 0, markerr = 0, queued = 0, nd;
 	unsigned char dir[CONFIG_MAX_CONNS];
+	char ddir[HELD][PATH_MAX_K + 16], *sp;
 
 	/* deliveries are settled in the pass that made them (under load that
 	 * pass also has commits, so they share its sync): waiting longer would
 	 * widen the window in which a crash delivers a message twice */
 	if (n == 0 && nmarks == 0 && nheld == (job.mb != NULL))
 		return;
-	if (queue_wait_ms() >= 0)
+	if (!forced && queue_wait_ms() >= 0)
 		return;	/* a later pass syncs them all */
 	commit_t0 = 0;
+	direct_bytes = 0;
 	/* replies below may run pipelined commands that end another message:
 	 * those join a fresh list for the next pass */
 	memcpy(batch, commit, n * sizeof(batch[0]));
@@ -481,8 +502,22 @@ queue_sync(void)
 	}
 	if (queued && fsync_dir(qdir) < 0)
 		syncerr = errno ? errno : EIO;
-	if (held_sync() < 0)
+	if (held_sync() < 0) {
+		/* the direct messages get 451: none of them may stay anywhere
+		 * (they come after the pass's queue appends in each mailbox) */
 		markerr = 1;
+		for (i = 0; i < nheld; i++)
+			if (held[i].dbase >= 0 && (ftruncate(held[i].mb.fd, held[i].dbase) < 0 ||
+			    fsync(held[i].mb.fd) < 0))
+				log_warn("mbox %s: truncate back", held[i].mb.path);
+	}
+	/* the directories of the mailboxes whose unlock confirms direct appends */
+	for (i = nd = 0; i < nheld && !markerr; i++)
+		if (held[i].dbase >= 0 && &held[i].mb != job.mb) {
+			strlcpy_k(ddir[nd], held[i].mb.path, sizeof(ddir[0]));
+			if ((sp = strrchr(ddir[nd], '/')) != NULL)
+				*sp = '\0', nd++;
+		}
 	if (queued < n && test_delay())	/* tests: kill -9 before the unlock */
 		log_info("queue: direct deliveries synced, unlock in %d ms", test_delay());
 	for (i = 0; i < n; i++) {
@@ -518,7 +553,15 @@ queue_sync(void)
 	if (queued < n && test_delay())
 		poll(NULL, 0, test_delay());
 	held_release();	/* after the marks: a crash before leaves the dotlock, which knows */
-	/* direct deliveries are confirmed by the unlock just done: now their 250 */
+	/* direct deliveries are confirmed by the unlock just done; it must be
+	 * on disk before their 250, or after a power cut the dotlock is back
+	 * and the next start cuts them (a 451 instead: the client resends,
+	 * a duplicate at worst) */
+	for (i = 0; i < nd; i++)
+		if (fsync_dir(ddir[i]) < 0) {
+			log_warn("mbox directory %s: fsync", ddir[i]);
+			markerr = 1;
+		}
 	for (i = 0; i < n; i++)
 		if (batch[i] != NULL && dir[i]) {
 			unlink(batch[i]->u.smtp.tmp);
@@ -543,6 +586,7 @@ queue_sync(void)
  * 1 delivered (pending the sync), 0 queue it.
  */
 #define DIRECT_MAX	(256 * 1024)	/* bigger: the queue, in slices (the loop must not stall) */
+#define DIRECT_PASS	(1024 * 1024)	/* direct bytes per pass; the rest: the queue */
 
 static int
 direct(struct smtp_sess *s)
@@ -553,7 +597,7 @@ direct(struct smtp_sess *s)
 	struct stat st;
 	int n, i, lines = 0, m0 = nmarks, ok = 0;
 
-	if (job.mb != NULL || s->d.written > DIRECT_MAX)
+	if (job.mb != NULL || s->d.written > DIRECT_MAX || direct_bytes + s->d.written > DIRECT_PASS)
 		return 0;
 	while ((n = queue_line(s->fd, off, l, sizeof(l))) > 0 && l[0]) {
 		off += n;
@@ -583,6 +627,10 @@ direct(struct smtp_sess *s)
 		deliver_step();
 	}
 	ok = job.delivered && !job.deferred;
+	direct_bytes += ok ? s->d.written : 0;
+	for (i = 0; ok && i < nheld; i++)
+		if (held[i].dbase < 0 && snap[i] >= 0 && fstat(held[i].mb.fd, &st) == 0 && st.st_size > snap[i])
+			held[i].dbase = snap[i];
 	if (!ok) {	/* undo this message's appends: they are at each mailbox's end */
 		for (i = 0; i < nheld; i++)
 			if (snap[i] >= 0 && fstat(held[i].mb.fd, &st) == 0 && st.st_size > snap[i] &&
@@ -669,8 +717,7 @@ queue_init(void)
 	closedir(d);
 	if (n)
 		log_info("queue: %d message(s) waiting", n);
-	next_scan = 0;
-	kicked = 1;	/* a restart retries everything at once */
+	queue_kick();	/* a restart retries everything at once */
 	return 0;
 }
 
@@ -680,7 +727,11 @@ static void
 add_mark(const char *user)
 {
 	if (nmarks == MARKS)
-		queue_sync();	/* rare: many recipients in one pass */
+		sync_now();	/* rare: many recipients in one pass */
+	if (nmarks == MARKS) {
+		log_warnx("%s: to=%s: no room to mark it done: it will be delivered again", job.qid, user);
+		return;
+	}
 	strlcpy_k(marks[nmarks].qid, job.qid, sizeof(marks[0].qid));
 	strlcpy_k(marks[nmarks++].user, user, sizeof(marks[0].user));
 }
@@ -840,11 +891,14 @@ held_lock(const char *user)
 			return 0;
 		}
 	if (nheld == HELD)
-		queue_sync();	/* settles the others; rare */
+		sync_now();	/* settles the others; rare */
+	if (nheld == HELD)
+		return 1;	/* cannot happen (held_release keeps at most one): try later */
 	if ((r = mbox_lock_open(&held[nheld].mb, user)) != 0)
 		return r;
 	strlcpy_k(held[nheld].user, user, sizeof(held[0].user));
 	held[nheld].base = lseek(held[nheld].mb.fd, 0, SEEK_END);
+	held[nheld].dbase = -1;
 	job.mb = &held[nheld++].mb;
 	return 0;
 }
@@ -961,21 +1015,39 @@ scan(void)
 	struct stat st;
 	char p[PATH_MAX_K + 40];
 	time_t t = time(NULL);
-	DIR *d = opendir(qdir);
+	DIR *d;
+	int end = 0;
 
 	next_scan = now + SCAN_EVERY;
-	if (d == NULL)
+	/* kicked: one pass over the directory, across scans (the ring holds
+	 * 64), so each file is tried once whatever its next-try time, and the
+	 * first ones are not tried again and again while the rest wait */
+	if (kicked == 1 && kdir == NULL)
+		kdir = opendir(qdir);
+	if ((d = kicked == 1 ? kdir : opendir(qdir)) == NULL) {
+		kicked = 0;
 		return;
-	while ((de = readdir(d)) != NULL && rcount < RING) {
+	}
+	while (rcount < RING) {
+		if ((de = readdir(d)) == NULL) {
+			end = 1;
+			break;
+		}
 		if (strlen(de->d_name) != QID_LEN)
 			continue;
 		snprintf(p, sizeof(p), "%s/%s", qdir, de->d_name);
-		if (stat(p, &st) == 0 && (kicked || st.st_mtime <= t))
+		if (stat(p, &st) == 0 && (d == kdir || st.st_mtime <= t))
 			ring_add(de->d_name);
 	}
-	if (de != NULL)
+	if (!end)
 		next_scan = 0;	/* the ring filled up: scan again once it is drained */
-	closedir(d);
+	if (d != kdir)
+		closedir(d);
+	else if (end) {
+		closedir(kdir);
+		kdir = NULL;
+		kicked = 2;
+	}
 }
 
 /* Deliver until this pass's budget is spent; the appends made here become
@@ -997,7 +1069,8 @@ queue_run(void)
 				job_start(qid);
 			}
 			if (rcount == 0 && !job.active) {
-				kicked = 0;
+				if (kicked == 2)
+					kicked = 0;
 				break;
 			}
 		}
@@ -1017,13 +1090,19 @@ void
 queue_kick(void)
 {
 	kicked = 1;
+	if (kdir != NULL)	/* a new pass from the start */
+		closedir(kdir);
+	kdir = NULL;
 	next_scan = 0;
 }
 
 time_t
 queue_next(void)
 {
-	if (job.active || rcount > 0 || next_scan == 0 || ncommit > 0 || nmarks > 0)
+	if (job.active || rcount > 0 || next_scan == 0)
+		return now;
+	/* a group commit that waits wakes the loop by queue_wait_ms (loop.c) */
+	if ((ncommit > 0 || nmarks > 0) && queue_wait_ms() < 0)
 		return now;
 	return next_scan;
 }

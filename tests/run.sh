@@ -28,7 +28,8 @@ done
 # ---- tools: command -> Debian package
 need_pkgs() {
 	local pairs="python3:python3 swaks:swaks mutt:mutt curl:curl tmux:tmux
-		openssl:openssl mount:mount timeout:coreutils dnsmasq:dnsmasq-base fetchmail:fetchmail"
+		openssl:openssl mount:mount timeout:coreutils dnsmasq:dnsmasq-base fetchmail:fetchmail
+		strace:strace"
 	local p cmd pkg out=""
 	for p in $pairs; do
 		cmd=${p%%:*}; pkg=${p#*:}

@@ -136,6 +136,134 @@ def kill9_before_direct_unlock_cuts_and_client_resends():
     check(k.mbox_bytes("alice").startswith(before), "the first message changed")
 
 
+def strace_attach(k, out):
+    """strace -y on the running daemon (fds shown with their paths)."""
+    with open(kt.BIN, "rb") as f:
+        if f.read(2) == b"#!":
+            raise kt.Skip("the binary is a wrapper script (qemu): strace would trace qemu")
+    if not kt.tool("strace"):
+        raise kt.Skip("no strace")
+    p = subprocess.Popen(["strace", "-y", "-f", "-qq", "-e", "trace=fsync,unlink,unlinkat,write",
+                          "-o", out, "-p", str(k.proc.pid)],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    kt.wait_for(lambda: os.path.exists(out), 5, what="strace attached")
+    time.sleep(0.3)
+    return p
+
+
+@test(timeout=40)
+def direct_unlock_durable_before_250():
+    # A direct delivery is confirmed by the removal of the dotlock: after a
+    # power cut a dotlock that is back makes the next start cut the message.
+    # So the order on the wire must be: mbox fsync, unlink INBOX.lock, fsync
+    # of the mailbox directory, and only then the 250.
+    k = fresh(users=("alice",))
+    trace = os.path.join(k.dir, "strace.out")
+    st = strace_attach(k, trace)
+    try:
+        eq(k.send(["alice@example.lan"], kt.msg("acknowledged")).code, 250, "reply")
+    finally:
+        st.terminate()
+        st.wait()
+    eq(k.count("alice"), 1, "delivered")
+    mdir = os.path.dirname(k.mbox_path("alice"))
+    with open(trace, errors="replace") as f:
+        lines = f.read().splitlines()
+
+    def first(pred, after=0, what=""):
+        for i in range(after, len(lines)):
+            if pred(lines[i]):
+                return i
+        raise AssertionError("strace: no %s after line %d:\n%s" % (what, after, "\n".join(lines[-30:])))
+    a = first(lambda l: re.search(r"fsync\(\d+<%s>" % re.escape(mdir + "/INBOX"), l), 0, "mbox fsync")
+    b = first(lambda l: "unlink" in l and "INBOX.lock" in l, a, "dotlock unlink")
+    c = first(lambda l: re.search(r"fsync\(\d+<%s>\)" % re.escape(mdir), l) or
+              re.search(r'write\(.*"250 ', l), b, "directory fsync or 250")
+    check("fsync" in lines[c], "the 250 went out before the mailbox directory was synced: %s" % lines[c])
+    first(lambda l: re.search(r'write\(.*"250 ', l), c, "250")
+
+
+@test(timeout=40)
+def nine_mailboxes_while_a_commit_waits():
+    # A message to 9 local users is queued (a pass holds 8 mailboxes at
+    # most); delivering it needs a sync in mid-pass.  That sync must happen
+    # even while the group commit waits for another session's message (it
+    # once returned early: held[8] was written, mailboxes got two copies and
+    # one stayed locked).  The second message ends in the pass after.
+    users = tuple("u%d" % i for i in range(1, 10)) + ("alice",)
+    k = fresh(users=users)
+    busy = k.session()
+    busy.ok("MAIL FROM:<x@example.org>", 250)      # mid-transaction: commits wait for it
+    c = k.session()
+    one = b"MAIL FROM:<s@example.org>\r\n"
+    one += b"".join(b"RCPT TO:<%s@example.lan>\r\n" % u.encode() for u in users[:9])
+    one += b"DATA\r\n" + kt.dot_stuff(kt.msg("nine")) + b".\r\n"
+    two = b"MAIL FROM:<s@example.org>\r\nRCPT TO:<alice@example.lan>\r\nDATA\r\n" + \
+        kt.dot_stuff(kt.msg("second")) + b".\r\n"
+    c.send(one + two)
+    want = [250] * 10 + [354, 250] + [250, 250, 354, 250]
+    eq([c.reply(timeout=10).code for _ in want], want, "replies")
+    kt.wait_for(lambda: all(k.count(u) >= 1 for u in users) and not k.spool_files("queue"), 10,
+                what="every mailbox delivered, queue empty")
+    time.sleep(0.5)
+    check(k.running(), "kotak died")
+    eq({u: k.count(u) for u in users}, {u: 1 for u in users}, "messages per mailbox")
+    for u in users:
+        check(not os.path.exists(k.mbox_path(u) + ".lock"), "%s's mailbox still locked" % u)
+    busy.close()
+    c.close()
+
+
+@test(timeout=40)
+def mailbox_fsync_error_undoes_every_direct_copy():
+    # Direct delivery to alice and bob; bob's mbox fsync fails (EIO, through
+    # an LD_PRELOAD shim: the dynamic ASan build only).  The client gets a
+    # 4xx and neither mailbox may keep the message (the client resends it).
+    with open(kt.BIN, "rb") as f:
+        head = f.read(1 << 16)
+    if b"ld-linux" not in head:
+        raise kt.Skip("static binary: LD_PRELOAD has no effect (the ASan run covers this)")
+    shim = os.path.join(tempfile.mkdtemp(prefix="kt-shim-"), "eio_fsync.so")
+    kt.after_test(lambda: subprocess.call(["rm", "-rf", os.path.dirname(shim)]))
+    src = os.path.join(os.path.dirname(os.path.abspath(__file__)), "shim", "eio_fsync.c")
+    r = subprocess.run(["gcc", "-shared", "-fPIC", "-o", shim, src, "-ldl"], capture_output=True)
+    check(r.returncode == 0, "building the shim: %r" % r.stderr[-300:])
+
+    class K(EnvKotak):
+        env = {"LD_PRELOAD": shim, "SHIM_FAIL_FSYNC": "/mail/bob/INBOX",
+               "ASAN_OPTIONS": os.environ.get("ASAN_OPTIONS", "") + ":verify_asan_link_order=0"}
+    k = K(users=("alice", "bob"))
+    kt.after_test(k.cleanup)
+    r = k.send(["alice@example.lan", "bob@example.lan"], kt.msg("eio"))
+    eq(r.code // 100, 4, "reply to the final dot: %r" % r.text)
+    time.sleep(0.3)
+    eq((k.count("alice"), k.count("bob")), (0, 0), "copies after the 4xx (alice, bob)")
+    eq(k.spool_files("queue"), [], "spool/queue (the client resends)")
+
+
+@test
+def dead_dotlock_of_a_reused_pid_and_many_lines_recovered_at_start():
+    # After a reboot the PID in kotak's old dotlock may belong to a live
+    # process (here: this test).  It is still dead kotak's lock: the start
+    # must cut what it lists as unconfirmed, even past 4 KiB of lines.
+    k = fresh(users=("alice",))
+    eq(k.send(["alice@example.lan"], kt.msg("kept")).code, 250, "first")
+    k.wait_count("alice", 1)
+    k.stop()
+    mbox = k.mbox_path("alice")
+    before = k.mbox_bytes("alice")
+    with open(mbox, "ab") as f:
+        f.write(b"From x@example.org Thu Nov 26 12:00:00 2026\nSubject: unconfirmed\n\npartial")
+    done = b"".join(b"%016x %d\n" % (0xabc000 + i, len(before)) for i in range(300))   # gone: done
+    with open(mbox + ".lock", "wb") as f:
+        f.write(b"kotak %d %d\n" % (os.getpid(), len(before)) + done +
+                b"%016x %d d\n" % (0xdef, len(before)))
+    check(len(done) > 4096, "the lines pass 4 KiB")
+    k.start()
+    kt.wait_for(lambda: k.mbox_bytes("alice") == before, 5, what="the unconfirmed append cut")
+    check(not os.path.exists(mbox + ".lock"), "INBOX.lock after recovery")
+
+
 @test
 def direct_enospc_undone_then_queued():
     # a direct append that hits ENOSPC is undone (mbox byte-identical) and
@@ -242,6 +370,39 @@ def hold_dotlock(k, user="alice", age=None):
         t = time.time() - age
         os.utime(p, (t, t))
     return p
+
+
+@test(timeout=60)
+def restart_retries_every_queued_message_once():
+    # 80 messages wait for a mailbox another program keeps locked.  A
+    # restart retries the whole queue at once: each message once, not the
+    # first 64 of the directory again and again (as it once did: those were
+    # retried without backoff while the rest waited).
+    k = fresh(users=("alice",))
+    lock = hold_dotlock(k)
+    c = k.session()
+    for i in range(80):
+        c.ok("MAIL FROM:<s@example.org>", 250)
+        c.ok("RCPT TO:<alice@example.lan>", 250)
+        c.ok("DATA", 354)
+        c.send(kt.dot_stuff(kt.msg("m%d" % i)) + b".\r\n")
+        eq(c.reply(timeout=10).code, 250, "message %d" % i)
+    c.ok("QUIT", 221)
+    c.close()
+    kt.wait_for(lambda: len(k.spool_files("queue")) == 80, 10, what="80 messages queued")
+    k.stop()
+    k.start()
+    time.sleep(3)
+    log = k.log().split("=== start")[-1]
+    tries = {}
+    for m in re.finditer(r"(\w+): to=alice status=deferred \(mailbox locked\)", log):
+        tries[m.group(1)] = tries.get(m.group(1), 0) + 1
+    eq(sorted(tries), sorted(k.spool_files("queue")), "messages retried after the restart")
+    eq(max(tries.values()), 1, "tries of the most tried message (the next is 10 s later)")
+    os.unlink(lock)
+    k.usr1()
+    kt.wait_for(lambda: k.count("alice") == 80 and not k.spool_files("queue"), 20,
+                what="all 80 delivered")
 
 
 @test
