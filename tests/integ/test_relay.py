@@ -527,6 +527,27 @@ def forwarding_alias_from_any_client():
        "one transaction at good.test")
 
 
+@test
+def forwarded_and_explicit_remote_address_sent_once():
+    """A relay client names team (which forwards to fwd1@good.test), then
+    fwd1@good.test itself, then again in other case: one RCPT for it."""
+    need()
+    m = kt.msg(subject="fwd-explicit")
+    c = K.session()                 # 127.0.0.1: in relay_net
+    c.ok("MAIL FROM:<alice@example.lan>", 250)
+    for a in ("team@example.lan", "fwd1@good.test", "FWD1@Good.Test"):
+        c.ok("RCPT TO:<%s>" % a, 250)
+    c.ok("DATA", 354)
+    c.send(m + b".\r\n")
+    eq(c.reply().code, 250, "end of data")
+    c.close()
+    t = arrived("mx1.good.test", "fwd-explicit")[0]
+    eq(t["rcpts"], ["fwd1@good.test"], "RCPTs at good.test")
+    time.sleep(1.0)
+    eq(len([x for x in SERVERS["mx1.good.test"].msgs if b"Subject: fwd-explicit" in x["data"]]), 1,
+       "transactions at good.test")
+
+
 @test(timeout=60)
 def delay_warning_once():
     """A recipient still deferred after delay_warning: one "Delayed Mail" DSN
