@@ -1108,7 +1108,6 @@ smtp_out_run(void)
 	struct rslot *s;
 	int i, j;
 
-	take_waiting();
 	for (j = 0; j < MSGS; j++) {
 		struct rmsg *m = &msgs[j];
 		for (i = 0; i < CONFIG_RELAY_SLOTS && m->qid[0] && !m->done; i++) {
@@ -1129,6 +1128,9 @@ smtp_out_run(void)
 		if (m->qid[0] && m->done && !m->active)
 			msg_finish(m);
 	}
+	/* after msg_finish freed places: smtp_out_next() then sees the work,
+	 * else it would wait for other I/O or the queue's next scan */
+	take_waiting();
 }
 
 int
