@@ -115,7 +115,7 @@ static struct rmsg msgs[MSGS];
  * in hand; a restart retries them all. */
 #define WAITING	4096	/* 8 bytes each, touched only when used */
 static unsigned long long waitq[WAITING];	/* queue ids as numbers */
-static int whead, wcount, refused;
+static int whead, wcount;
 /* per route (cfg.route): */
 static char sh_pass[1 + MAX_ROUTES][256];	/* smarthost_password_file, read at start and reload */
 static time_t sh_pause_until[1 + MAX_ROUTES];	/* the smarthost refused our login: not before this */
@@ -157,10 +157,10 @@ smtp_out_add(const char *qid)
 		if (waitq[(whead + i) % WAITING] == q)
 			return 0;
 	if (f == NULL || wcount) {
-		if (wcount == WAITING) {
-			refused = 1;	/* the queue retries it; rescan when there is room */
+		/* full: the queue gives the file a retry time 30 s ahead and
+		 * it comes back by that (a rescan before would skip it) */
+		if (wcount == WAITING)
 			return -1;
-		}
 		waitq[(whead + wcount++) % WAITING] = q;
 		return 0;
 	}
@@ -184,10 +184,6 @@ take_waiting(void)
 		random_bytes(&msgs[j].salt, sizeof(msgs[j].salt));
 		whead = (whead + 1) % WAITING;
 		wcount--;
-	}
-	if (refused && wcount < WAITING / 2) {
-		refused = 0;
-		queue_rescan();
 	}
 }
 
