@@ -197,7 +197,7 @@ rcpt_addr(struct rslot *s, int i, char *l, size_t n)
 	return l + 6;
 }
 
-/* Every recipient still waiting gets st and diag. */
+/* Every recipient in state from gets st, and diag unless it is NULL. */
 static void
 set_all(struct rslot *s, int from, int st, const char *diag)
 {
@@ -206,7 +206,8 @@ set_all(struct rslot *s, int from, int st, const char *diag)
 	for (i = 0; i < s->nrcpt; i++)
 		if (s->r[i].st == from) {
 			s->r[i].st = st;
-			strlcpy_k(s->r[i].diag, diag, DIAG_MAX);
+			if (diag)
+				strlcpy_k(s->r[i].diag, diag, DIAG_MAX);
 		}
 }
 
@@ -904,9 +905,10 @@ finish(struct rslot *s)
 			strlcpy_k(b[nb++].diag, s->r[i].diag, DIAG_MAX);
 		}
 	}
-	/* bounced recipients are settled once their DSN is queued */
+	/* bounced recipients are settled once their DSN is queued; until
+	 * then they stay pending, with the reply that failed them */
 	if (nb && bounce_make(s->m->qid, s->qfd, &s->e, s->peer[0] ? s->peer : NULL, b, nb, 0) < 0)
-		set_all(s, RS_BOUNCE, RS_DEFER, "");
+		set_all(s, RS_BOUNCE, RS_DEFER, NULL);
 	/* still deferred after delay_warning: tell the sender, once per message
 	 * (the flag is in the file: another domain's slot may have set it) */
 	if (!expired && cfg.delay_warning && time(NULL) - s->e.arrival >= cfg.delay_warning &&
