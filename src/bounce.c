@@ -16,6 +16,7 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -48,7 +49,7 @@ bounce_make(const char *qid, int qfd, const struct qenv *e, const char *mta,
 	const char *bnd = qid;
 	off_t hoff, blen;
 	ssize_t k, j;
-	int i, nu, fd, dbl = !e->sender[0], ok, prevnl = 1;
+	int i, nl, nu, fd, dbl = !e->sender[0], ok, prevnl = 1;
 
 	if (delayed && dbl)
 		return 0;	/* no warnings about notices */
@@ -60,8 +61,19 @@ bounce_make(const char *qid, int qfd, const struct qenv *e, const char *mta,
 		nu = alias_expand(to, users, 16);
 		if (at)
 			*at = '@';
+		/* a double bounce stays local: sent to a forwarded postmaster
+		 * that refuses it, it would fail with the null sender again and
+		 * bounce again, forever */
+		for (i = nl = 0; dbl && i < nu; i++)
+			if (users[i][0] != '!')
+				memmove(users[nl++], users[i], USER_MAX);
+			else
+				log_warnx("%s: double bounce not forwarded to <%s>", qid,
+				    cfg.alias[atoi(users[i] + 1)].to);
+		if (dbl && nu > 0)
+			nu = nl;
 		if (nu <= 0) {
-			log_warnx("%s: bounce to <%s> dropped: no such local user", qid, to);
+			log_warnx("%s: bounce to <%s> dropped: no local mailbox", qid, to);
 			return 0;
 		}
 	} else {

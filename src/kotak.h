@@ -265,9 +265,9 @@ struct qenv {
 int	 queue_env_open(const char *qid, struct qenv *);	/* fd, or -1 (gone or damaged) */
 int	 queue_line(int fd, off_t, char *, size_t);	/* envelope line: length with LF, 0 end, -1 */
 int	 queue_publish(const char *tmp, const char *qid);	/* fsynced tmp file into the queue */
-void	 queue_retry(int fd, time_t delay);
+void	 queue_retry(int fd, time_t delay);		/* next attempt in delay seconds */
 int	 queue_warned(int fd);	/* mark: the delay warning went out */
-int	 queue_is_warned(int fd);		/* next attempt in delay seconds */
+int	 queue_is_warned(int fd);		/* 1: the delay warning went out ("W") */
 
 /* smtp_out.c: the relay client (Kconfig RELAY). */
 int	 smtp_out_add(const char *qid);	/* 0 taken (or already in hand), -1 busy */

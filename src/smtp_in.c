@@ -253,8 +253,8 @@ spool_write(struct conn *c, const char *p, size_t n)
 	return 0;
 }
 
-/* Is this envelope line in the spool file already?  Forwarding aliases
- * reached through two recipients must give the remote address one line. */
+/* Is this envelope line in the spool file already?  A remote address given
+ * twice, or also reached through an alias, must have one line: one copy. */
 static int
 spooled(int fd, const char *line)
 {
@@ -357,7 +357,7 @@ do_rcpt(struct conn *c, char *arg)
 	}
 	for (i = 0; i < n; i++) {
 		l = rcpt_line(line, sizeof(line), users[i], orig);
-		if (users[i][0] == '!' && users[i][1] && spooled(s->fd, line))
+		if (users[i][0] == '!' && spooled(s->fd, line))
 			continue;
 		if (spool_write(c, line, l) < 0) {
 			io_fail(c, "write");

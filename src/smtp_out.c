@@ -115,7 +115,7 @@ static struct rmsg msgs[MSGS];
  * in hand; a restart retries them all. */
 #define WAITING	4096	/* 8 bytes each, touched only when used */
 static unsigned long long waitq[WAITING];	/* queue ids as numbers */
-static int whead, wcount, refused;
+static int whead, wcount;
 /* per route (cfg.route): */
 static char sh_pass[1 + MAX_ROUTES][256];	/* smarthost_password_file, read at start and reload */
 static time_t sh_pause_until[1 + MAX_ROUTES];	/* the smarthost refused our login: not before this */
@@ -157,10 +157,10 @@ smtp_out_add(const char *qid)
 		if (waitq[(whead + i) % WAITING] == q)
 			return 0;
 	if (f == NULL || wcount) {
-		if (wcount == WAITING) {
-			refused = 1;	/* the queue retries it; rescan when there is room */
+		/* full: the queue gives the file a retry time 30 s ahead and
+		 * it comes back by that (a rescan before would skip it) */
+		if (wcount == WAITING)
 			return -1;
-		}
 		waitq[(whead + wcount++) % WAITING] = q;
 		return 0;
 	}
@@ -185,10 +185,6 @@ take_waiting(void)
 		whead = (whead + 1) % WAITING;
 		wcount--;
 	}
-	if (refused && wcount < WAITING / 2) {
-		refused = 0;
-		queue_rescan();
-	}
 }
 
 /* ---- recipients and results ---- */
@@ -201,7 +197,7 @@ rcpt_addr(struct rslot *s, int i, char *l, size_t n)
 	return l + 6;
 }
 
-/* Every recipient still waiting gets st and diag. */
+/* Every recipient in state from gets st, and diag unless it is NULL. */
 static void
 set_all(struct rslot *s, int from, int st, const char *diag)
 {
@@ -210,7 +206,8 @@ set_all(struct rslot *s, int from, int st, const char *diag)
 	for (i = 0; i < s->nrcpt; i++)
 		if (s->r[i].st == from) {
 			s->r[i].st = st;
-			strlcpy_k(s->r[i].diag, diag, DIAG_MAX);
+			if (diag)
+				strlcpy_k(s->r[i].diag, diag, DIAG_MAX);
 		}
 }
 
@@ -908,9 +905,10 @@ finish(struct rslot *s)
 			strlcpy_k(b[nb++].diag, s->r[i].diag, DIAG_MAX);
 		}
 	}
-	/* bounced recipients are settled once their DSN is queued */
+	/* bounced recipients are settled once their DSN is queued; until
+	 * then they stay pending, with the reply that failed them */
 	if (nb && bounce_make(s->m->qid, s->qfd, &s->e, s->peer[0] ? s->peer : NULL, b, nb, 0) < 0)
-		set_all(s, RS_BOUNCE, RS_DEFER, "");
+		set_all(s, RS_BOUNCE, RS_DEFER, NULL);
 	/* still deferred after delay_warning: tell the sender, once per message
 	 * (the flag is in the file: another domain's slot may have set it) */
 	if (!expired && cfg.delay_warning && time(NULL) - s->e.arrival >= cfg.delay_warning &&
@@ -1108,7 +1106,6 @@ smtp_out_run(void)
 	struct rslot *s;
 	int i, j;
 
-	take_waiting();
 	for (j = 0; j < MSGS; j++) {
 		struct rmsg *m = &msgs[j];
 		for (i = 0; i < CONFIG_RELAY_SLOTS && m->qid[0] && !m->done; i++) {
@@ -1129,6 +1126,9 @@ smtp_out_run(void)
 		if (m->qid[0] && m->done && !m->active)
 			msg_finish(m);
 	}
+	/* after msg_finish freed places: smtp_out_next() then sees the work,
+	 * else it would wait for other I/O or the queue's next scan */
+	take_waiting();
 }
 
 int

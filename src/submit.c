@@ -291,6 +291,20 @@ sadd(struct str *s, const char *p, size_t n)
 		oom();
 }
 
+/* This R line (with its LF) already in env, whatever the case? */
+static int
+in_env(const char *line, size_t l)
+{
+	size_t o, n;
+
+	for (o = 0; o < env.len; o += n) {
+		n = strcspn(env.p + o, "\n") + 1;
+		if (n == l && !strncasecmp(env.p + o, line, l))
+			return 1;
+	}
+	return 0;
+}
+
 /* One recipient address (with or without <>; a bare name is local),
  * resolved as RCPT TO does; its R lines go to env. */
 static void
@@ -340,6 +354,10 @@ add_rcpt(const char *s, size_t n)
 	}
 	for (i = 0; i < k; i++) {
 		int l = rcpt_line(line, sizeof(line), users[i], orig);
+		/* a remote address named twice, or reached through two
+		 * aliases, is sent once (as smtp_in.c's RCPT TO) */
+		if (users[i][0] == '!' && in_env(line, l))
+			continue;
 		if (str_add(&env, line, l) < 0)
 			oom();
 	}

@@ -381,6 +381,46 @@ def no_bounce_for_a_bounce():
     check("to=<>" not in K.log(), "a delivery to <> was attempted")
 
 
+def relay_kotak(aliases, **main):
+    """A kotak of its own on the test network, stopped after the test."""
+    k = RelayKotak(main=dict({"dns_server": ENV["dns"], "relay_port": str(ENV["port"]),
+                              "retry_min": "1", "retry_max": "1"}, **main), aliases=aliases)
+    kt.after_test(k.cleanup)
+    return k
+
+
+@test(timeout=60)
+def double_bounce_not_forwarded_to_remote_postmaster():
+    """postmaster forwards to a remote address that refuses: a failed
+    null-sender message gives no notice at all (none can be delivered
+    locally), never a notice that fails and bounces again, forever."""
+    need()
+    k = relay_kotak({"postmaster": ["nobody-pm@reject.test"]})
+    eq(k.send(["nobody@reject.test"], kt.msg(subject="dbl-loop"), sender="").code, 250, "queued")
+    kt.wait_for(lambda: "to=<nobody@reject.test> relay=" in k.log(), timeout=15, what="the 550")
+    time.sleep(4)       # the loop made thousands of notices in this time
+    eq(k.log().count("non-delivery notification"), 0, "notices generated")
+    check("to=<nobody-pm@reject.test>" not in k.log(), "a notice was relayed to the postmaster's target")
+    check("double bounce not forwarded to <nobody-pm@reject.test>" in k.log() and
+          "dropped: no local mailbox" in k.log(), "the discarded double bounce is logged")
+    eq(k.spool_files("queue"), [], "queue files left")
+
+
+@test(timeout=60)
+def double_bounce_only_to_local_postmaster_targets():
+    """postmaster names a local user and a remote address: the double bounce
+    goes once to the local user, never to the remote one."""
+    need()
+    k = relay_kotak({"postmaster": ["admin", "nobody-pm@reject.test"]})
+    eq(k.send(["nobody@reject.test"], kt.msg(subject="dbl-mixed"), sender="").code, 250, "queued")
+    kt.wait_for(lambda: "to=<nobody@reject.test> relay=" in k.log(), timeout=15, what="the 550")
+    time.sleep(4)
+    eq(k.log().count("non-delivery notification"), 1, "notices generated")
+    check("to=<nobody-pm@reject.test>" not in k.log(), "a notice was relayed to the postmaster's target")
+    eq(k.count("admin"), 1, "notices for the local postmaster")
+    eq(k.spool_files("queue"), [], "queue files left")
+
+
 @test
 def deferral_past_queue_lifetime_bounces():
     need()
@@ -485,6 +525,27 @@ def forwarding_alias_from_any_client():
     time.sleep(0.5)
     eq(len([x for x in SERVERS["mx1.good.test"].msgs if b"Subject: fwd-alias" in x["data"]]), 1,
        "one transaction at good.test")
+
+
+@test
+def forwarded_and_explicit_remote_address_sent_once():
+    """A relay client names team (which forwards to fwd1@good.test), then
+    fwd1@good.test itself, then again in other case: one RCPT for it."""
+    need()
+    m = kt.msg(subject="fwd-explicit")
+    c = K.session()                 # 127.0.0.1: in relay_net
+    c.ok("MAIL FROM:<alice@example.lan>", 250)
+    for a in ("team@example.lan", "fwd1@good.test", "FWD1@Good.Test"):
+        c.ok("RCPT TO:<%s>" % a, 250)
+    c.ok("DATA", 354)
+    c.send(m + b".\r\n")
+    eq(c.reply().code, 250, "end of data")
+    c.close()
+    t = arrived("mx1.good.test", "fwd-explicit")[0]
+    eq(t["rcpts"], ["fwd1@good.test"], "RCPTs at good.test")
+    time.sleep(1.0)
+    eq(len([x for x in SERVERS["mx1.good.test"].msgs if b"Subject: fwd-explicit" in x["data"]]), 1,
+       "transactions at good.test")
 
 
 @test(timeout=60)

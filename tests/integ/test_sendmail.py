@@ -172,6 +172,24 @@ def alias_recipient():
 
 
 @test
+def remote_address_through_two_aliases_queued_once():
+    """team and chain (-> team) both forward to fwd1@good.test, which is also
+    named itself in other case: the envelope gets one remote line for it,
+    so the relay sends one copy."""
+    k = kt.Kotak(users=("alice", "bob", "admin"), start=False,
+                 aliases={"postmaster": ["admin"], "team": ["bob", "fwd1@good.test"], "chain": ["team"]})
+    kt.after_test(k.cleanup)
+    ok(sendmail(k, ["-f", "alice@example.lan", "team", "chain", "FWD1@Good.Test"],
+                b"Subject: dup\n\nonce\n"))
+    q = queue_files(k)
+    eq(len(q), 1, "queue files")
+    with open(os.path.join(k.data_dir, "spool", "queue", q[0]), "rb") as f:
+        env = f.read().split(b"\n\n", 1)[0]
+    remote = [ln for ln in env.split(b"\n") if ln.startswith(b"R - ! ")]
+    eq(remote, [b"R - ! fwd1@good.test"], "remote recipient lines")
+
+
+@test
 def unknown_user_nothing_queued():
     k = kt.Kotak(users=("alice", "admin"))
     kt.after_test(k.cleanup)
