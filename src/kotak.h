@@ -242,7 +242,6 @@ void	 queue_commit_cancel(struct conn *);
 void	 queue_sync(void);
 void	 queue_run(void);
 void	 queue_kick(void);			/* SIGUSR1: retry everything now */
-void	 queue_rescan(void);			/* the relay has room again */
 int	 queue_wait_ms(void);			/* group commit delay left, -1 none */
 time_t	 queue_next(void);			/* monotonic time of the next queue work, 0 = none */
 int	 queue_space_ok(long long need);

@@ -48,6 +48,8 @@
 #define SCAN_EVERY	60		/* seconds between queue directory scans */
 #define MIN_FREE	(64 * 1024)	/* spool space kept free beyond a message */
 #define MARKS		64		/* deliveries waiting for the pass's sync */
+#define CLOCK_SLACK	1		/* s: time() may lag file times (a coarse clock vs
+					 * fine-grained timestamps): a new file is due now */
 
 static char qdir[PATH_MAX_K + 16], tdir[PATH_MAX_K + 16];
 static unsigned qcounter;
@@ -754,7 +756,7 @@ job_finish(void)
 			if (smtp_out_add(job.qid) == 0) {
 				queue_retry(job.fd, 3600);	/* the relay sets the next try */
 				log_info("%s: relaying", job.qid);
-			} else {	/* 4096 waiting: the relay asks for a rescan when it has room */
+			} else {	/* 4096 waiting: the file comes back at its retry time */
 				queue_retry(job.fd, 30);
 				log_info("%s: relay busy, next try in 30s", job.qid);
 			}
@@ -792,7 +794,7 @@ job_start(const char *qid)
 	job.mb = NULL;
 	if ((job.fd = open(p, O_RDWR | O_CLOEXEC)) < 0)
 		return -1;	/* already done and gone */
-	if (fstat(job.fd, &st) < 0 || (!kicked && st.st_mtime > time(NULL)) ||
+	if (fstat(job.fd, &st) < 0 || (!kicked && st.st_mtime > time(NULL) + CLOCK_SLACK) ||
 	    (pending = env_load(job.fd, qid, &job)) < 0) {
 		close(job.fd);
 		return -1;
@@ -1014,7 +1016,7 @@ scan(void)
 	struct dirent *de;
 	struct stat st;
 	char p[PATH_MAX_K + 40];
-	time_t t = time(NULL);
+	time_t t = time(NULL) + CLOCK_SLACK;
 	DIR *d;
 	int end = 0;
 
@@ -1077,13 +1079,6 @@ queue_run(void)
 		deliver_step();
 	}
 	pass_budget = SLICE;
-}
-
-/* The relay has room again for messages it turned away. */
-void
-queue_rescan(void)
-{
-	next_scan = 0;
 }
 
 void
