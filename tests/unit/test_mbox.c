@@ -118,13 +118,23 @@ crash_recovery(void)
 	CHECK(fstat(m.fd, &st) == 0);
 	CHECK_INT(st.st_size, 14);
 	mbox_unlock(&m);
-	/* a live one is left alone */
-	fd = open(lockp, O_CREAT | O_WRONLY, 0600);
-	snprintf(s, sizeof(s), "kotak %d 0\n", (int)getppid());
+	/* ours (this process holds it) is left alone */
+	fd = open(lockp, O_CREAT | O_WRONLY | O_TRUNC, 0600);
+	snprintf(s, sizeof(s), "kotak %d 0\n", (int)getpid());
 	CHECK(write(fd, s, strlen(s)) > 0);
 	close(fd);
 	CHECK_INT(mbox_lock_open(&m, "u"), 1);
 	CHECK(stat(mb, &st) == 0 && st.st_size == 14);
+	/* another live process's is a dead kotak's whose PID was reused
+	 * (only the daemon locks mailboxes): recovered */
+	fd = open(lockp, O_CREAT | O_WRONLY | O_TRUNC, 0600);
+	snprintf(s, sizeof(s), "kotak %d 9\n", (int)getppid());
+	CHECK(write(fd, s, strlen(s)) > 0);
+	close(fd);
+	CHECK_INT(mbox_lock_open(&m, "u"), 0);
+	CHECK(fstat(m.fd, &st) == 0);
+	CHECK_INT(st.st_size, 9);
+	mbox_unlock(&m);
 	unlink(lockp);
 	snprintf(s, sizeof(s), "rm -rf %s", dir);
 	CHECK(system(s) == 0);
