@@ -495,6 +495,8 @@ sync_start(struct mailbox *mb)
 rebuild:
 		if (mb->idx_ok)
 			log_info("mailbox %s/%s: changed by another program, indexing again", mb->user, mb->folder);
+		if (mb->old != NULL && mb->old != &mb->last)	/* a scan started over */
+			unmap(&mb->old, &mb->ocap);
 		mb->old = mb->rec;
 		mb->ocap = mb->cap;
 		mb->on = mb->n;
@@ -554,8 +556,10 @@ int
 mailbox_sync(struct mailbox *mb)
 {
 	struct mb_scan *s = &mb->sc;
+	struct mb_hdr h0;	/* as loaded (a rebuild compares) */
 	struct stat st;
-	int r;
+	uint32_t i;
+	int r, same;
 
 	if (mb->phase == PH_START && (r = sync_start(mb)) != 0)
 		return r;
@@ -572,6 +576,7 @@ mailbox_sync(struct mailbox *mb)
 		s->end = st.st_size;	/* appended meanwhile: scan that too */
 	r = scan_slice(mb);
 	if (r == 0) {
+		h0 = mb->h;
 		if (s->have && dotlock_state(mb)) {
 			/* a writer is at work: its message may be partial; next time */
 			s->have = 0;
@@ -595,8 +600,17 @@ mailbox_sync(struct mailbox *mb)
 		}
 		mb->on = 0;
 	}
+	/* a rebuild that found what the index holds (a file that does not
+	 * start with a message is scanned at each open) writes nothing */
+	same = mb->sc.rebuild && mb->idx_ok && mb->n == mb->on && mb->h.size == h0.size &&
+	    mb->h.clean == h0.clean && mb->h.mtime == h0.mtime;
+	for (i = 0; same && i < mb->n; i++)
+		same = mb->rec[i].off == mb->old[i].off && mb->rec[i].size == mb->old[i].size &&
+		    mb->rec[i].hash == mb->old[i].hash;
 	assign(mb);
-	if (mb->sc.rebuild)
+	if (same)
+		;
+	else if (mb->sc.rebuild)
 		idx_write(mb, 0, mb->n, IW_ALL);
 	else if (mb->base < mb->n || mb->dirty || mb->old)
 		idx_write(mb, mb->base, mb->n, IW_ADD);
@@ -661,14 +675,20 @@ mailbox_locate(struct mailbox *mb, uint32_t i, uint64_t *start, uint64_t *end)
 {
 	struct mb_rec *r = &mb->rec[i];
 	struct stat st;
-	char b[512], *lf;
+	char b[512], nx[8], *lf;
 	uint64_t span;
 	ssize_t k;
 	int lk = rdlock(mb, F_RDLCK);
 
 	if (lk)
 		return lk;
-	if (!rec_check(mb, i, b, &k) || fstat(mb->fd, &st) < 0) {
+	/* the message is where the index says, and so is its end: the next
+	 * message, or for the last one the end of what was indexed (followed
+	 * by nothing, or by a new message) */
+	if (!rec_check(mb, i, b, &k) || fstat(mb->fd, &st) < 0 || (i + 1 < mb->n && !rec_ok(mb, i + 1)) ||
+	    (i + 1 == mb->n && (uint64_t)st.st_size != mb->h.size && ((uint64_t)st.st_size < mb->h.size ||
+	    !mb->h.clean || mb->h.size < 2 || pread(mb->fd, nx, 7, mb->h.size - 2) != 7 ||
+	    memcmp(nx, "\n\nFrom ", 7)))) {
 		rdlock(mb, F_UNLCK);
 		return errno = ESTALE, -1;
 	}
@@ -843,7 +863,8 @@ span_end(const struct mailbox *mb, uint32_t i)
 static int
 ex_start(struct mailbox *mb)
 {
-	struct stat st;
+	struct stat st, ost;
+	char b[8];
 	uint32_t i, first = mb->n;
 	int r;
 
@@ -860,8 +881,19 @@ ex_start(struct mailbox *mb)
 	if ((r = mbox_lock_open(&ex.lk, mb->user)) != 0)
 		return r > 0 ? MB_BUSY : -1;
 	ex.owner = mb;
-	if (fstat(ex.lk.fd, &st) < 0)
+	if (fstat(ex.lk.fd, &st) < 0 || fstat(mb->fd, &ost) < 0)
 		goto fail;
+	/* another program may have replaced the file (a new one renamed over
+	 * it, as Python's mailbox does): the session's offsets are not this
+	 * file's.  And a deleted last message may have grown in place: only
+	 * bytes that begin a new message may follow what the session saw. */
+	if (st.st_dev != ost.st_dev || st.st_ino != ost.st_ino ||
+	    ((mb->rec[mb->n - 1].sflags & MS_DEL) && (uint64_t)st.st_size > mb->h.size &&
+	    !(mb->h.clean && mb->h.size >= 2 && pread(ex.lk.fd, b, 7, mb->h.size - 2) == 7 &&
+	    !memcmp(b, "\n\nFrom ", 7)))) {
+		errno = ESTALE;
+		goto fail;
+	}
 	for (i = 0; i < mb->n; i++)
 		if (!(mb->rec[i].sflags & MS_GONE) && (i == 0 || i == mb->n - 1 ||
 		    (mb->rec[i].sflags & MS_DEL) || (mb->rec[i - 1].sflags & MS_DEL)) && !rec_ok(mb, i)) {

@@ -214,6 +214,16 @@ auth_plain(struct conn *c, const char *b64)
 	memset(d, 0, sizeof(d));
 }
 
+/* Does this line check a password (and so wait for the login brake)? */
+static int
+checks_password(const struct pop3_sess *s, const char *line)
+{
+	if (s->st == ST_SASL)
+		return strcmp(line, "*") != 0;
+	return s->st == ST_AUTH && (!strncasecmp(line, "PASS ", 5) ||
+	    (!strncasecmp(line, "AUTH PLAIN ", 11) && strcmp(line + 11, "=")));
+}
+
 static void
 capa(struct conn *c)
 {
@@ -532,6 +542,7 @@ pop3_input(struct conn *c)
 	struct pop3_sess *s = &c->u.pop3;
 	char *line, *lf;
 	long n, max;
+	int w;
 
 	while (c->fd >= 0 && !(c->flags & (CF_PAUSE | CF_CLOSE))) {
 		if (s->st == ST_SEND) {
@@ -567,6 +578,14 @@ pop3_input(struct conn *c)
 			bad(c, "Line too long.");
 		} else if ((long)strlen(line) != n - 1 - (n >= 2 && line[n - 2] == '\0')) {
 			bad(c, "NUL character in command.");
+		} else if (checks_password(s, line) && (w = auth_wait(c->ip)) > 0) {
+			/* the brake, as SMTP's: the line waits, whole, until this
+			 * address may try again (new sessions included) */
+			if (n >= 2 && line[n - 2] == '\0')
+				line[n - 2] = '\r';
+			line[n - 1] = '\n';
+			conn_hold(c, w);
+			return;
 		} else {
 			do_cmd(c, line);
 		}

@@ -72,7 +72,9 @@ struct rmsg {
 	int	 active;	/* slots working on it */
 	int	 done;		/* every domain of this round claimed */
 	int	 more;		/* work left for an immediate next round */
+	int	 settled;	/* recipients sent or bounced in this round */
 	off_t	 roff;		/* envelope line where the domain search goes on */
+	off_t	 resume;	/* a domain's next RCPT_MAX recipients start here; 0 none */
 	unsigned salt, dh[DOMS];	/* hashes of the domains claimed this round */
 	int	 ndh;
 };
@@ -128,6 +130,7 @@ static void finish(struct rslot *);
 static void read_replies(struct rslot *);
 static void attempt_fail(struct rslot *, const char *);
 static void body_fill(struct rslot *);
+static void mark_sent(struct rslot *);
 static void pipe_more(struct rslot *);
 
 static unsigned
@@ -192,7 +195,9 @@ take_waiting(void)
 static const char *
 rcpt_addr(struct rslot *s, int i, char *l, size_t n)
 {
-	if (queue_line(s->qfd, s->r[i].off, l, n) <= 0 || strncmp(l, "R - ! ", 6))
+	/* 'D': marked done by this slot at the 250 to the final dot */
+	if (queue_line(s->qfd, s->r[i].off, l, n) <= 0 || l[0] != 'R' || (l[2] != '-' && l[2] != 'D') ||
+	    strncmp(l + 3, " ! ", 3))
 		return NULL;
 	return l + 6;
 }
@@ -475,7 +480,9 @@ next_host(struct rslot *s)
 		ask(s, s->mx[s->mxi], DNS_T_A, on_addr);
 		return;
 	}
-	if (s->implicit && !s->tried)	/* neither MX nor address: no mail host */
+	/* neither MX nor address: no mail host (unless a lookup failed
+	 * temporarily: that is a deferral, RFC 5321 5.1) */
+	if (s->implicit && !s->tried && !s->why[0])
 		dest_fail(s, RS_BOUNCE, "550 5.1.2 domain has no mail server (no MX, A or AAAA)");
 	else
 		dest_fail(s, RS_DEFER, s->why[0] ? s->why : "451 4.4.1 no mail server reachable");
@@ -755,8 +762,8 @@ on_reply(struct rslot *s, int code)
 		set_all(s, RS_WAIT, k == 5 ? RS_BOUNCE : RS_DEFER, s->reply);
 		enter(s, ST_QUIT);
 		break;
-	case ST_RCPT:
-		s->r[s->ri].st = k == 2 ? RS_OK : k == 5 ? RS_BOUNCE : RS_DEFER;
+	case ST_RCPT:	/* 552 here is "too many recipients" from old servers: later (RFC 5321 4.5.3.1.10) */
+		s->r[s->ri].st = k == 2 ? RS_OK : k == 5 && code != 552 ? RS_BOUNCE : RS_DEFER;
 		snprintf(s->r[s->ri].diag, DIAG_MAX, "%s", s->reply);
 		s->nok += k == 2;
 		if (++s->ri < s->nrcpt)
@@ -780,6 +787,8 @@ on_reply(struct rslot *s, int code)
 	case ST_BODY:	/* a reply in mid-message: it refuses; close at once */
 	case ST_DOT:
 		set_all(s, RS_OK, k == 2 && s->st == ST_DOT ? RS_SENT : k == 5 ? RS_BOUNCE : RS_DEFER, s->reply);
+		if (k == 2 && s->st == ST_DOT)	/* done now: a stop before QUIT's reply must not resend */
+			mark_sent(s);
 		if (s->st == ST_BODY)
 			finish(s);
 		else
@@ -788,6 +797,26 @@ on_reply(struct rslot *s, int code)
 	case ST_QUIT:
 		finish(s);
 		break;
+	}
+}
+
+/* The recipients the MX took are done: marked at its 250 to the final dot,
+ * not after QUIT.  The file keeps its mtime (its next try: the queue must
+ * leave it to us meanwhile). */
+static void
+mark_sent(struct rslot *s)
+{
+	struct timespec ts[2];
+	struct stat st;
+	int i, ok = fstat(s->qfd, &st) == 0;
+
+	for (i = 0; i < s->nrcpt; i++)
+		if (s->r[i].st == RS_SENT && pwrite(s->qfd, "D", 1, s->r[i].off + 2) != 1)
+			log_warn("%s: marking a recipient done", s->m->qid);
+	if (ok) {
+		ts[0] = st.st_atim;
+		ts[1] = st.st_mtim;
+		futimens(s->qfd, ts);
 	}
 }
 
@@ -853,7 +882,10 @@ msg_finish(struct rmsg *m)
 		}
 		age = time(NULL) - e.arrival;
 		if (remote)
-			d = m->more ? 0 : age < cfg.retry_min ? cfg.retry_min : age > cfg.retry_max ? cfg.retry_max : age;
+			/* at once only if this round got somewhere: a round that
+			 * only deferred would spin on the same recipients */
+			d = m->more && m->settled ? 0 :
+			    age < cfg.retry_min ? cfg.retry_min : age > cfg.retry_max ? cfg.retry_max : age;
 		if (local) {	/* local delivery's own backoff, if sooner */
 			time_t ld = age < 10 ? 10 : age > 300 ? 300 : age;
 			if (!remote || ld < d)
@@ -923,8 +955,11 @@ finish(struct rslot *s)
 			log_warn("%s: noting the delay warning", s->m->qid);
 	}
 	for (i = 0; i < s->nrcpt; i++)
-		if ((s->r[i].st == RS_SENT || s->r[i].st == RS_BOUNCE) && pwrite(s->qfd, "D", 1, s->r[i].off + 2) != 1)
-			log_warn("%s: marking a recipient done", s->m->qid);
+		if (s->r[i].st == RS_SENT || s->r[i].st == RS_BOUNCE) {
+			s->m->settled++;
+			if (pwrite(s->qfd, "D", 1, s->r[i].off + 2) != 1)
+				log_warn("%s: marking a recipient done", s->m->qid);
+		}
 	close(s->qfd);
 	s->qfd = -1;
 	s->st = ST_FREE;
@@ -946,6 +981,13 @@ claim(struct rmsg *m, struct rslot *s)
 		m->done = 1;
 		return 0;
 	}
+	if ((off = m->resume) != 0) {	/* the same domain, its next RCPT_MAX recipients */
+		m->resume = 0;
+		if (queue_line(fd, off, l, sizeof(l)) > 0 && (d = strrchr(l, '@')) != NULL) {
+			d++;
+			goto take;
+		}
+	}
 	for (off = m->roff; (n = queue_line(fd, off, l, sizeof(l))) > 0 && l[0]; off += n) {
 		if (strncmp(l, "R - ! ", 6) || (d = strrchr(l, '@')) == NULL)
 			continue;
@@ -960,6 +1002,7 @@ claim(struct rmsg *m, struct rslot *s)
 		}
 		m->dh[m->ndh++] = h;
 		m->roff = off + n;
+take:
 		memset(s, 0, offsetof(struct rslot, r));
 		s->qfd = fd;
 		s->e = e;
@@ -969,12 +1012,13 @@ claim(struct rmsg *m, struct rslot *s)
 		strlcpy_k(s->domain, d, sizeof(s->domain));
 		buf_init(&s->in, s->ib, sizeof(s->ib));
 		buf_init(&s->out, s->ob, sizeof(s->ob));
-		/* this domain's pending recipients, from its first line on */
+		/* this domain's pending recipients, from this line on; past
+		 * RCPT_MAX the next slot (or this one next) takes the rest */
 		for (lead = off; (n = queue_line(fd, lead, l, sizeof(l))) > 0 && l[0]; lead += n) {
 			if (strncmp(l, "R - ! ", 6) || (d = strrchr(l, '@')) == NULL || !strcaseeq(d + 1, s->domain))
 				continue;
 			if (s->nrcpt == RCPT_MAX) {
-				m->more = 1;
+				m->resume = lead;
 				break;
 			}
 			s->r[s->nrcpt].off = lead;

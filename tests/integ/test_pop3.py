@@ -836,5 +836,147 @@ def mutt_over_pop3():
                        stderr=subprocess.DEVNULL, timeout=5)
 
 
+# ---- found by review: other programs rewriting the mbox under a session
+
+def rewrite_locked(path, fn):
+    """Rewrite the mbox in place as mutt does: dotlock + lockf, same inode."""
+    lock = path + ".lock"
+    os.close(os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    try:
+        with open(path, "r+b") as f:
+            fcntl.lockf(f, fcntl.LOCK_EX)
+            msgs = fn(kt.mbox_split(f.read()))
+            f.seek(0)
+            f.write(b"".join(msgs))
+            f.truncate()
+            fcntl.lockf(f, fcntl.LOCK_UN)
+    finally:
+        os.unlink(lock)
+
+
+def add_status(msgs, i):
+    """'Status: RO' at the end of message i's header (over 256 bytes: its hash holds)."""
+    h = msgs[i].index(b"\n\n")
+    msgs[i] = msgs[i][:h] + b"\nStatus: RO" + msgs[i][h:]
+    return msgs
+
+
+@test(timeout=60)
+def replaced_by_rename_then_expunge_keeps_messages():
+    """Python's mailbox.mbox removes message 1 and adds a bigger one: flush()
+    writes a new file and renames it over INBOX.  The POP3 session opened
+    before deletes its message 2 and quits: nothing kept may be lost (the
+    expunge must see that the file is another one)."""
+    k = KP()
+    k.deliver(4)
+    k.wait_mail(4)
+    p = k.pop()
+    eq(len(p.list()[1]), 4, "messages")
+    mb = mailbox.mbox(k.mbox(), create=False)
+    mb.lock()
+    mb.remove(mb.keys()[0])
+    m = mailbox.mboxMessage(kt.msg("big", b"x" * 5000 + b"\r\n"))
+    m.set_from("other@example.org", time.gmtime())
+    mb.add(m)
+    mb.flush()
+    mb.unlock()
+    mb.close()
+    before = {x["Subject"]: x.as_bytes() for x in kt.read_mbox(k.mbox())}
+    p.dele(2)
+    try:
+        p.quit()
+    except poplib.error_proto:
+        pass    # refusing the expunge is fine: nothing was deleted
+    after = kt.read_mbox(k.mbox())
+    subj = [x["Subject"] for x in after]
+    for x in after:
+        check(x["Subject"] in before and x.as_bytes() == before[x["Subject"]],
+              "kept message %r changed" % x["Subject"])
+    check(set(subj) >= {"m2", "m3", "big"}, "a kept message was lost: %r" % subj)
+
+
+@test(timeout=60)
+def header_grows_in_place_then_retr_whole():
+    """Another program adds 'Status: RO' to message 1 in place; message 2
+    moves.  RETR 1 must not come back cut short."""
+    k = KP()
+    k.deliver(2, body=b"line one\r\nTHE-LAST-LINE-OF-THE-BODY\r\n")
+    k.wait_mail(2)
+    p = k.pop()
+    rewrite_locked(k.mbox(), lambda msgs: add_status(msgs, 0))
+    r = p.retr(1)
+    eq(r[1][-1], b"THE-LAST-LINE-OF-THE-BODY", "the last line of RETR 1")
+    p.quit()
+
+
+@test(timeout=60)
+def last_grows_in_place_then_dele():
+    """Another program marks the last message read in place while a POP3
+    session that deletes it is open: message 1 must stay whole and nothing
+    of message 2 may be left glued to it."""
+    k = KP()
+    k.deliver(2, body=b"line one\r\nTHE-LAST-LINE-OF-THE-BODY\r\n")
+    k.wait_mail(2)
+    p = k.pop()
+    rewrite_locked(k.mbox(), lambda msgs: add_status(msgs, 1))
+    m1 = kt.mbox_split(open(k.mbox(), "rb").read())[0]
+    p.dele(2)
+    try:
+        p.quit()
+    except poplib.error_proto:
+        pass    # refused: the next session deletes it
+    data = open(k.mbox(), "rb").read()
+    check(data.startswith(m1), "message 1 changed")
+    check(data == m1 or kt.mbox_split(data)[1:] and len(kt.mbox_split(data)) == 2,
+          "message 2's remains glued to message 1: %r" % data[len(m1):][-80:])
+    if len(kt.mbox_split(data)) == 2:   # the expunge was refused: a new session deletes it
+        p = k.pop()
+        p.dele(2)
+        p.quit()
+        eq(open(k.mbox(), "rb").read(), m1, "after the second session")
+
+
+@test(timeout=60)
+def login_brake_holds_new_sessions_too():
+    """A wrong password raises this address's brake (2 s, whole seconds); a PASS in a new
+    session must wait for it too, or a guesser opens one session per guess
+    and never waits."""
+    k = KP()
+    a = k.raw(timeout=30)
+    a.ok("USER alice")
+    a.c.send("PASS wrong\r\n")          # its -ERR is held back by the brake
+    time.sleep(0.3)
+    t1 = time.monotonic()
+    b = k.raw(timeout=30)
+    b.ok("USER alice")
+    x = b.cmd("PASS " + PW, timeout=30)
+    waited = time.monotonic() - t1
+    check(x.startswith("+OK"), "right password: %r" % x)
+    check(waited > 0.5, "a new session's password was checked %.2f s after a failure" % waited)
+    check(a.c.line(timeout=10).startswith("-ERR"), "the wrong one refused")
+
+
+@test(timeout=60)
+def unchanged_malformed_mbox_index_not_rewritten():
+    """An mbox that does not start with a From_ line is scanned at each
+    open; logins that change nothing must not rewrite its index (flash)."""
+    k = KP()
+    k.deliver(1)
+    k.wait_mail(1)
+    path = k.mbox()
+    data = open(path, "rb").read()
+    open(path, "wb").write(b"\n" + data)
+    idx = os.path.join(os.path.dirname(path), ".INBOX.idx")
+    seen = []
+    for i in range(3):
+        p = k.pop()
+        p.uidl()
+        p.quit()
+        st = os.stat(idx)
+        seen.append((st.st_ino, st.st_mtime_ns))
+        time.sleep(0.2)
+    eq(len(set(seen[1:])), 1, "index (inode, mtime) across logins that changed nothing")
+
+
 if __name__ == "__main__":
     sys.exit(kt.main())

@@ -22,6 +22,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import kt  # noqa: E402
 from kt import test, check, eq  # noqa: E402
+from fakedns import FakeDNS, answer, qtype, a_rec  # noqa: E402
 
 DNS_IP = "127.0.0.53"
 HOSTS = {  # MX host -> address
@@ -576,6 +577,106 @@ def delay_warning_once():
     eq(k.count("admin"), 0, "nothing for the null sender's notice (postmaster)")
     eq(len(k.spool_files("queue")), 2, "both still queued")
     check(k.log().count("sender delay notification") == 1, "one delay notice logged")
+
+
+# ---- found by review: a fake DNS server (fakedns.py) scripts the corners
+
+def fake_dns_a(ip):
+    """MX: no records (NODATA: implicit MX); A: ip; AAAA: none."""
+    return FakeDNS(lambda q: [answer(q, rrs=[a_rec(ip)])] if qtype(q) == 1 else [answer(q)])
+
+
+@test(timeout=60)
+def implicit_mx_a_tempfail_is_not_a_bounce():
+    """No MX (NODATA), the A lookup fails temporarily (SERVFAIL), no AAAA:
+    deferred, never bounced as 'no mail server'."""
+    f = FakeDNS(lambda q: [answer(q, flags=0x8182)] if qtype(q) == 1 else [answer(q)])
+    k = RelayKotak(main={"dns_server": "127.0.0.1:%d" % f.port, "relay_port": "2525",
+                         "retry_min": "60", "retry_max": "60"})
+    kt.after_test(k.cleanup)
+    eq(k.send(["bob@flaky.test"], kt.msg(subject="tempfail-a", sender="alice@example.lan"),
+              sender="alice@example.lan").code, 250, "queued")
+    kt.wait_for(lambda: "status=deferred" in k.log() or "status=bounced" in k.log(), 10,
+                what="the attempt")
+    check("status=bounced" not in k.log(), "bounced on a temporary DNS failure")
+    eq(k.count("alice"), 0, "no DSN to the sender")
+    eq(len(k.spool_files("queue")), 1, "still queued")
+
+
+@test(timeout=60)
+def many_rcpts_one_deferred_domain_backs_off():
+    """60 recipients at one domain (over RCPT_MAX, 50) whose MX refuses
+    connections: every recipient is tried in the round, then the retry_min
+    backoff (60 s), not new rounds at once again and again."""
+    f = fake_dns_a("127.0.0.77")
+    port = kt.free_port("127.0.0.77")      # nothing listens: connection refused
+    k = RelayKotak(main={"dns_server": "127.0.0.1:%d" % f.port, "relay_port": str(port),
+                         "retry_min": "60", "retry_max": "60"})
+    kt.after_test(k.cleanup)
+    rc = ["u%d@many.test" % i for i in range(60)]
+    eq(k.send(rc, kt.msg(subject="many", sender="alice@example.lan"), sender="alice@example.lan").code,
+       250, "queued")
+    time.sleep(4)
+    mxq = [q for q, _ in f.queries if qtype(q) == 15]
+    tried = set(re.findall(r"to=<(u\d+@many\.test)> relay=\S+ status=deferred", k.log()))
+    eq(len(tried), 60, "recipients tried")
+    check(len(mxq) <= 4, "%d MX lookups in 4 s with retry_min 60" % len(mxq))
+
+
+@test(timeout=60)
+def rcpt_552_is_deferred_not_bounced():
+    """552 to RCPT means 'too many recipients' from old servers: later, not
+    a bounce (RFC 5321 4.5.3.1.10)."""
+    f = fake_dns_a("127.0.0.79")
+    port = kt.free_port("127.0.0.79")
+    peer = Peer("127.0.0.79", port, rcpt=lambda a: "552 5.5.3 too many recipients" if "two" in a
+                else "250 2.1.5 Ok")
+    kt.after_test(peer.close)
+    k = RelayKotak(main={"dns_server": "127.0.0.1:%d" % f.port, "relay_port": str(port),
+                         "retry_min": "60", "retry_max": "60"})
+    kt.after_test(k.cleanup)
+    eq(k.send(["one@five.test", "two@five.test"], kt.msg(subject="552", sender="alice@example.lan"),
+              sender="alice@example.lan").code, 250, "queued")
+    kt.wait_for(lambda: "to=<two@five.test>" in k.log(), 10, what="the attempt")
+    check(re.search(r"to=<two@five\.test> relay=\S+ status=deferred", k.log()), "552 not deferred")
+    eq(k.count("alice"), 0, "no DSN to the sender")
+    eq(len(k.spool_files("queue")), 1, "still queued for two@")
+
+
+@test(timeout=90)
+def stop_after_final_250_does_not_send_again():
+    """The MX said 250 to the final dot; kotak is stopped while its QUIT is
+    unanswered: after the restart the message must not go out again."""
+    f = fake_dns_a("127.0.0.78")
+    port = kt.free_port("127.0.0.78")
+    peer = Peer("127.0.0.78", port)
+    orig_session = peer._session
+
+    def session(c):
+        real = c.sendall
+
+        class C:
+            def __getattr__(self, n):
+                return getattr(c, n)
+
+            def sendall(self, b):
+                if b.startswith(b"221"):
+                    time.sleep(20)      # QUIT unanswered while kotak stops
+                return real(b)
+        return orig_session(C())
+    peer._session = session
+    kt.after_test(peer.close)
+    k = RelayKotak(main={"dns_server": "127.0.0.1:%d" % f.port, "relay_port": str(port),
+                         "retry_min": "1", "retry_max": "1"})
+    kt.after_test(k.cleanup)
+    eq(k.send(["bob@dup.test"], kt.msg(subject="dup", sender="alice@example.lan"),
+              sender="alice@example.lan").code, 250, "queued")
+    kt.wait_for(lambda: len(peer.msgs) >= 1 or None, timeout=15, what="first delivery")
+    time.sleep(0.5)
+    k.stop()
+    k.start()
+    time.sleep(4)
+    eq(len(peer.msgs), 1, "transactions accepted by the MX")
 
 
 if __name__ == "__main__":
