@@ -1098,6 +1098,13 @@ smtp_out_load(char *err, size_t errlen)
 	ssize_t n;
 	int fd, i, verify = 0;
 
+	/* a reload: smarthost sessions not yet past AUTH end here (deferred),
+	 * since their route (looked up by index) may now name another host,
+	 * user or password; and no password outlives its route's file */
+	for (i = 0; i < CONFIG_RELAY_SLOTS; i++)
+		if (slots[i].st != ST_FREE && slots[i].st < ST_MAIL && slots[i].sh)
+			dest_fail(&slots[i], RS_DEFER, "451 4.3.0 configuration reloaded during the session");
+	memset(sh_pass, 0, sizeof(sh_pass));
 	memset(sh_pause, 0, sizeof(sh_pause));
 	memset(sh_pause_until, 0, sizeof(sh_pause_until));	/* a reload may have fixed the password */
 	for (i = 0; i <= cfg.nroute; i++) {

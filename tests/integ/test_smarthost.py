@@ -572,5 +572,36 @@ def route_needs_domain_and_smarthost():
     check(r.returncode == 1 and b"config route #1: option smarthost: 'a b'" in r.stderr, "kotak -t: %r" % r.stderr)
 
 
+class SlowPeer(Peer):
+    """A Peer whose greeting comes after `delay` seconds."""
+
+    def __init__(self, ip, port, delay, **kw):
+        self.delay, self.accepted = delay, 0
+        Peer.__init__(self, ip, port, **kw)
+
+    def _session(self, c):
+        self.accepted += 1
+        time.sleep(self.delay)
+        Peer._session(self, c)
+
+
+@test(timeout=60)
+def reload_ends_smarthost_sessions_before_auth():
+    """A SIGHUP while a smarthost session waits for its greeting (before
+    AUTH): the route it looked up may now name another host, user or
+    password, so that session ends (deferred) and sends nothing more."""
+    need()
+    port = kt.free_port("127.0.0.26")
+    slow = SlowPeer("127.0.0.26", port, 3, ehlo=("AUTH PLAIN LOGIN", "SIZE 1000000"))
+    kt.after_test(slow.close)
+    k = client(smarthost="127.0.0.26:%d" % port, smarthost_verify="0")
+    send(k, "bob@far.test", "reload-mid-session")
+    kt.wait_for(lambda: slow.accepted >= 1, 5, what="the connection to the smarthost")
+    k.hup()
+    deferred(k, "bob@far.test", "configuration reloaded")
+    time.sleep(3.5)     # the greeting comes: kotak must be gone from that session
+    eq(slow.cmds, [], "commands sent on the session that began before the reload")
+
+
 if __name__ == "__main__":
     sys.exit(kt.main(setup))
