@@ -62,6 +62,16 @@ buf_drop(struct buf *b, size_t n)
  * it is valid until the next buf_drop.  An embedded NUL shows up as a
  * string shorter than the returned span minus its line end.
  */
+/* Undo buf_line's cut on a line of span n: it stays in the buffer, whole
+ * (a line that must wait, as for the login brake). */
+void
+buf_line_keep(char *line, long n)
+{
+	if (n >= 2 && line[n - 2] == '\0')
+		line[n - 2] = '\r';
+	line[n - 1] = '\n';
+}
+
 long
 buf_line(struct buf *b, char **line)
 {

@@ -38,6 +38,7 @@ int	 buf_add(struct buf *, const void *, size_t);	/* 0, or -1: no room, nothing 
 int	 buf_printf(struct buf *, const char *, ...) __attribute__((format(printf, 2, 3)));
 void	 buf_drop(struct buf *, size_t n);		/* remove n bytes from the front */
 long	 buf_line(struct buf *, char **line);
+void	 buf_line_keep(char *line, long n);	/* undo buf_line's cut: the line stays */
 
 /* util.c */
 extern time_t	now;		/* monotonic seconds, updated once per loop pass */
@@ -296,6 +297,7 @@ struct mbox_lock {
 int	 mbox_lock_open(struct mbox_lock *, const char *user);	/* 0, 1 busy, -1 error */
 void	 mbox_unlock(struct mbox_lock *);
 void	 mbox_recover_all(void);	/* at start: dotlocks left by a crash */
+int	 mbox_sync_dir(const char *user);	/* fsync <data_dir>/mail/<user> */
 void	 mbox_lock_note(struct mbox_lock *, off_t size);
 int	 mbox_lock_add(struct mbox_lock *, const char *qid, off_t off, int direct);
 int	 mbox_from_line(char *, size_t, const char *sender, time_t);

@@ -394,6 +394,16 @@ scan_slice(struct mailbox *mb)
 static int recover(struct mailbox *);
 static uint64_t span_end(const struct mailbox *, uint32_t);
 
+/* Do the bytes of fd after what h covers begin a new message (the covered
+ * part ended in a blank line and "From " follows)? */
+static int
+new_mail_follows(int fd, const struct mb_hdr *h)
+{
+	char b[8];
+
+	return h->clean && h->size >= 2 && pread(fd, b, 7, h->size - 2) == 7 && !memcmp(b, "\n\nFrom ", 7);
+}
+
 int
 mailbox_open(struct mailbox *mb, const char *user, const char *folder)
 {
@@ -432,7 +442,7 @@ mailbox_close(struct mailbox *mb)
 static int
 sync_start(struct mailbox *mb)
 {
-	char p[PATH_MAX_K + 16], b[8];
+	char p[PATH_MAX_K + 16];
 	struct stat st;
 	struct mb_hdr *h = &mb->h;
 	int r;
@@ -478,8 +488,7 @@ sync_start(struct mailbox *mb)
 			mb->sc.pos = h->size;
 			mb->sc.blank = h->clean;	/* kept: the scan sees no line */
 			mb->sc.touch = 1;
-		} else if (h->size == 0 || (h->clean && h->size >= 2 && pread(mb->fd, b, 7, h->size - 2) == 7 &&
-		    !memcmp(b, "\n\nFrom ", 7))) {
+		} else if (h->size == 0 || new_mail_follows(mb->fd, h)) {
 			mb->sc.pos = h->size;	/* appended: scan the new bytes only */
 		} else if (mb->n) {
 			/* the last message may have grown: scan it again, keep its UID */
@@ -675,7 +684,7 @@ mailbox_locate(struct mailbox *mb, uint32_t i, uint64_t *start, uint64_t *end)
 {
 	struct mb_rec *r = &mb->rec[i];
 	struct stat st;
-	char b[512], nx[8], *lf;
+	char b[512], *lf;
 	uint64_t span;
 	ssize_t k;
 	int lk = rdlock(mb, F_RDLCK);
@@ -687,8 +696,7 @@ mailbox_locate(struct mailbox *mb, uint32_t i, uint64_t *start, uint64_t *end)
 	 * by nothing, or by a new message) */
 	if (!rec_check(mb, i, b, &k) || fstat(mb->fd, &st) < 0 || (i + 1 < mb->n && !rec_ok(mb, i + 1)) ||
 	    (i + 1 == mb->n && (uint64_t)st.st_size != mb->h.size && ((uint64_t)st.st_size < mb->h.size ||
-	    !mb->h.clean || mb->h.size < 2 || pread(mb->fd, nx, 7, mb->h.size - 2) != 7 ||
-	    memcmp(nx, "\n\nFrom ", 7)))) {
+	    !new_mail_follows(mb->fd, &mb->h)))) {
 		rdlock(mb, F_UNLCK);
 		return errno = ESTALE, -1;
 	}
@@ -832,15 +840,6 @@ lock_size(uint64_t size)
 	return r;
 }
 
-static int
-dir_sync(const struct mailbox *mb)
-{
-	char p[PATH_MAX_K + 16];
-
-	snprintf(p, sizeof(p), "%s/mail/%s", cfg.data_dir, mb->user);
-	return fsync_dir(p);
-}
-
 static void
 ex_end(void)
 {
@@ -864,7 +863,6 @@ static int
 ex_start(struct mailbox *mb)
 {
 	struct stat st, ost;
-	char b[8];
 	uint32_t i, first = mb->n;
 	int r;
 
@@ -889,8 +887,7 @@ ex_start(struct mailbox *mb)
 	 * bytes that begin a new message may follow what the session saw. */
 	if (st.st_dev != ost.st_dev || st.st_ino != ost.st_ino ||
 	    ((mb->rec[mb->n - 1].sflags & MS_DEL) && (uint64_t)st.st_size > mb->h.size &&
-	    !(mb->h.clean && mb->h.size >= 2 && pread(ex.lk.fd, b, 7, mb->h.size - 2) == 7 &&
-	    !memcmp(b, "\n\nFrom ", 7)))) {
+	    !new_mail_follows(ex.lk.fd, &mb->h))) {
 		errno = ESTALE;
 		goto fail;
 	}
@@ -1005,7 +1002,7 @@ mailbox_expunge(struct mailbox *mb)
 			tr.olen = span_end(m, k) - ex.s < HASH_LEN ? span_end(m, k) - ex.s : HASH_LEN;
 			tr.ohash = m->rec[k].hash;
 			tr.sum = mailbox_fnv(FNV0, &tr, offsetof(struct jtrl, sum));
-			if (write_all(ex.jfd, (char *)&tr, sizeof(tr)) < 0 || fsync(ex.jfd) < 0 || dir_sync(m) < 0)
+			if (write_all(ex.jfd, (char *)&tr, sizeof(tr)) < 0 || fsync(ex.jfd) < 0 || mbox_sync_dir(m->user) < 0)
 				goto fail;
 			step("journal-done");
 			if (lock_size(ex.s) < 0)

@@ -109,6 +109,15 @@ done:
 	return 1;
 }
 
+int
+mbox_sync_dir(const char *user)
+{
+	char p[PATH_MAX_K + USER_MAX + 8];
+
+	snprintf(p, sizeof(p), "%s/mail/%s", cfg.data_dir, user);
+	return fsync_dir(p);
+}
+
 /* At start, before anything reads a mailbox: cut what the dotlocks of a
  * crashed kotak say is unconfirmed. */
 void

@@ -581,9 +581,7 @@ pop3_input(struct conn *c)
 		} else if (checks_password(s, line) && (w = auth_wait(c->ip)) > 0) {
 			/* the brake, as SMTP's: the line waits, whole, until this
 			 * address may try again (new sessions included) */
-			if (n >= 2 && line[n - 2] == '\0')
-				line[n - 2] = '\r';
-			line[n - 1] = '\n';
+			buf_line_keep(line, n);
 			conn_hold(c, w);
 			return;
 		} else {

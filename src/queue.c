@@ -454,7 +454,7 @@ queue_sync(void)
 	char dst[PATH_MAX_K + 40];
 	int i, fd, n = ncommit, err[CONFIG_MAX_CONNS], syncerr = 0, markerr = 0, queued = 0, nd;
 	unsigned char dir[CONFIG_MAX_CONNS];
-	char ddir[HELD][PATH_MAX_K + 16], *sp;
+	char ddir[HELD][USER_MAX];
 
 	/* deliveries are settled in the pass that made them (under load that
 	 * pass also has commits, so they share its sync): waiting longer would
@@ -513,13 +513,10 @@ queue_sync(void)
 			    fsync(held[i].mb.fd) < 0))
 				log_warn("mbox %s: truncate back", held[i].mb.path);
 	}
-	/* the directories of the mailboxes whose unlock confirms direct appends */
+	/* the users whose mailbox unlock confirms direct appends */
 	for (i = nd = 0; i < nheld && !markerr; i++)
-		if (held[i].dbase >= 0 && &held[i].mb != job.mb) {
-			strlcpy_k(ddir[nd], held[i].mb.path, sizeof(ddir[0]));
-			if ((sp = strrchr(ddir[nd], '/')) != NULL)
-				*sp = '\0', nd++;
-		}
+		if (held[i].dbase >= 0 && &held[i].mb != job.mb)
+			strlcpy_k(ddir[nd++], held[i].user, sizeof(ddir[0]));
 	if (queued < n && test_delay())	/* tests: kill -9 before the unlock */
 		log_info("queue: direct deliveries synced, unlock in %d ms", test_delay());
 	for (i = 0; i < n; i++) {
@@ -560,8 +557,8 @@ queue_sync(void)
 	 * and the next start cuts them (a 451 instead: the client resends,
 	 * a duplicate at worst) */
 	for (i = 0; i < nd; i++)
-		if (fsync_dir(ddir[i]) < 0) {
-			log_warn("mbox directory %s: fsync", ddir[i]);
+		if (mbox_sync_dir(ddir[i]) < 0) {
+			log_warn("mbox directory of %s: fsync", ddir[i]);
 			markerr = 1;
 		}
 	for (i = 0; i < n; i++)

@@ -736,9 +736,7 @@ smtp_input(struct conn *c)
 			bad(c, "500 5.5.2 Error: control character in command%s", "");
 		else if (checks_password(s, line) && (w = auth_wait(c->ip)) > 0) {
 			/* the brake: this line waits, whole, until the address may try again */
-			if (n >= 2 && line[n - 2] == '\0')
-				line[n - 2] = '\r';
-			line[n - 1] = '\n';
+			buf_line_keep(line, n);
 			conn_hold(c, w);
 			return;
 		} else

@@ -957,7 +957,8 @@ finish(struct rslot *s)
 	for (i = 0; i < s->nrcpt; i++)
 		if (s->r[i].st == RS_SENT || s->r[i].st == RS_BOUNCE) {
 			s->m->settled++;
-			if (pwrite(s->qfd, "D", 1, s->r[i].off + 2) != 1)
+			/* sent ones were marked at the 250 (mark_sent) */
+			if (s->r[i].st == RS_BOUNCE && pwrite(s->qfd, "D", 1, s->r[i].off + 2) != 1)
 				log_warn("%s: marking a recipient done", s->m->qid);
 		}
 	close(s->qfd);
