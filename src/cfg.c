@@ -43,6 +43,7 @@ static const struct opt main_opts[] = {
 	{ "max_errors", T_INT, S(max_errors), 1, 1000 },
 	{ "timeout", T_INT, S(timeout), 1, 86400 },
 	{ "data_timeout", T_INT, S(data_timeout), 1, 86400 },
+	{ "login_timeout", T_INT, S(login_timeout), 1, 86400 },
 	{ "log", T_LOG, S(log_syslog), 0, 0 },
 	{ "auth_any_sender", T_INT, S(auth_any_sender), 0, 1 },
 	{ "dns_server", T_STR, S(dns_server), 0, 0 },
@@ -265,6 +266,7 @@ cfg_defaults(struct cfg *c)
 	c->max_errors = 10;
 	c->timeout = 300;
 	c->data_timeout = 600;
+	c->login_timeout = 60;
 	c->relay_port = 25;
 	c->retry_min = 300;	/* Postfix minimal_backoff_time */
 	c->retry_max = 4000;	/* maximal_backoff_time */

@@ -42,6 +42,7 @@ conn_new(int fd, const char *ip, int lproto, const struct proto *pr)
 	c->proto = pr;
 	c->listen_proto = lproto;
 	strlcpy_k(c->ip, ip, sizeof(c->ip));
+	net_group(ip, c->grp);
 	buf_init(&c->in, ibufs[i], sizeof(ibufs[i]));
 	buf_init(&c->out, obufs[i], sizeof(obufs[i]));
 	if ((lproto == PROTO_SMTPS || lproto == PROTO_POP3S || lproto == PROTO_IMAPS) && tls_start(c) < 0) {
@@ -77,14 +78,50 @@ conn_count(void)
 	return n;
 }
 
+/* see kotak.h */
 int
-conn_count_ip(const char *ip)
+conn_family(int proto)
 {
-	int i, n = 0;
+	return proto <= PROTO_SMTPS ? 0 : proto <= PROTO_POP3S ? 1 : 2;
+}
+
+/* see kotak.h.  Postfix's anvil and postscreen in small: a session cap,
+ * a per-address cap, the last quarter of the slots only for addresses
+ * that hold none yet (five addresses cannot take every slot), and a
+ * reserve per protocol family (long IMAP IDLE sessions or an SMTP flood
+ * cannot lock POP3 out, nor the other way round). */
+const char *
+conn_admit(int lproto, const unsigned char *grp, unsigned fams)
+{
+	int i, total = 0, same = 0, need = 0, used[3] = { 0, 0, 0 };
+	int reserve = cfg.max_sessions / 8 ? cfg.max_sessions / 8 : 1;
 
 	for (i = 0; i < CONFIG_MAX_CONNS; i++)
-		n += conns[i].fd >= 0 && !strcmp(conns[i].ip, ip);
-	return n;
+		if (conns[i].fd >= 0) {
+			total++;
+			used[conn_family(conns[i].listen_proto)]++;
+			same += !memcmp(conns[i].grp, grp, 16);
+		}
+	if (total >= cfg.max_sessions)
+		return "sessions";
+	if (same >= cfg.max_per_ip)
+		return "per-ip";
+	if (same && cfg.max_sessions - total <= cfg.max_sessions / 4)
+		return "share";
+	for (i = 0; i < 3; i++)
+		if (i != conn_family(lproto) && (fams & 1u << i) && used[i] < reserve)
+			need += reserve - used[i];
+	return cfg.max_sessions - total - 1 < need ? "reserve" : NULL;
+}
+
+/* see kotak.h */
+int
+conn_login_timeout(void)
+{
+	int t = cfg.login_timeout < cfg.timeout ? cfg.login_timeout : cfg.timeout;
+
+	/* under pressure, as Postfix's stress mode: idle strangers go first */
+	return t > 10 && conn_count() * 4 >= cfg.max_sessions * 3 ? 10 : t;
 }
 
 /* Queue one reply line (CRLF added).  Protocols check for room before they

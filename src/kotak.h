@@ -74,6 +74,7 @@ struct net {
 };
 int	 net_parse(const char *, struct net *);
 int	 net_match(const struct net *, int count, const char *ip);
+void	 net_group(const char *ip, unsigned char g[16]);	/* IPv4 itself, IPv6 its /64 */
 
 /* cfg.c: the runtime configuration, UCI syntax. */
 enum { PROTO_SMTP, PROTO_SUBMISSION, PROTO_SMTPS, PROTO_POP3, PROTO_POP3S, PROTO_IMAP, PROTO_IMAPS, PROTO_NUM };
@@ -109,7 +110,7 @@ struct cfg {
 	char	 cert[PATH_MAX_K], key[PATH_MAX_K];
 	long long max_message_size;
 	int	 max_recipients, max_sessions, max_per_ip, max_errors;
-	int	 timeout, data_timeout;
+	int	 timeout, data_timeout, login_timeout;
 	int	 log_syslog;
 	int	 auth_any_sender;
 	struct net cleartext_auth_net[MAX_NETS];
@@ -185,6 +186,10 @@ struct proto {
 	void	(*input)(struct conn *);	/* bytes arrived / may continue */
 	void	(*timeout)(struct conn *);
 	void	(*close)(struct conn *);
+	/* the refusal of a session kotak cannot take, in the protocol's own
+	 * words; a reason and CRLF follow ("421 4.7.0", "-ERR [SYS/TEMP]",
+	 * "* BYE [UNAVAILABLE]"); never sent on implicit-TLS listeners */
+	const char *busy;
 };
 #define CF_CLOSE	0x01	/* close once the output is flushed */
 #define CF_EOF		0x02	/* peer closed its side */
@@ -204,6 +209,7 @@ struct conn {
 	time_t	 deadline;	/* monotonic; 0 = none */
 	time_t	 hold;		/* with CF_HOLD: release output and input then */
 	char	 ip[IP_MAX];
+	unsigned char grp[16];		/* net_group(ip): what per-address limits count */
 	unsigned char listen_proto;	/* PROTO_* of the listener that accepted it */
 	void	*tls;		/* TLS state (tls.c) or NULL */
 	union {
@@ -217,7 +223,19 @@ void	 conn_init(void);
 struct conn *conn_new(int fd, const char *ip, int listen_proto, const struct proto *);
 void	 conn_close(struct conn *);
 int	 conn_count(void);
-int	 conn_count_ip(const char *ip);
+/* May a new session of listener protocol lproto from address group grp
+ * (net_group) take a slot?  NULL, or why not: "sessions" (max_sessions),
+ * "per-ip" (max_sessions_per_ip), "share" (the last quarter of the slots
+ * is for addresses that hold none yet), "reserve" (the slots left are
+ * reserved for the other protocol families that have listeners: SMTP,
+ * POP3, IMAP each keep max_sessions/8).  fams: bit f set for each family
+ * f (0 SMTP, 1 POP3, 2 IMAP) with a listener. */
+const char *conn_admit(int lproto, const unsigned char *grp, unsigned fams);
+int	 conn_family(int proto);
+/* Idle time allowed before login (SMTP: before AUTH or MAIL): option
+ * login_timeout (at most timeout), 10 s while the table is 3/4 full.  Every protocol uses
+ * it for its pre-login deadline (IMAP too). */
+int	 conn_login_timeout(void);
 int	 conn_reply(struct conn *, const char *, ...) __attribute__((format(printf, 2, 3)));
 void	 conn_resume(struct conn *);
 void	 conn_hold(struct conn *, int secs);

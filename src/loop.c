@@ -108,7 +108,7 @@ listen_open(const struct cfg_listen *l)
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	if (fam == AF_INET6)	/* '::' means IPv6 only; list 0.0.0.0 too for both */
 		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
-	if (bind(fd, (struct sockaddr *)&ss, sl) < 0 || listen(fd, 64) < 0 || set_nonblock(fd) < 0) {
+	if (bind(fd, (struct sockaddr *)&ss, sl) < 0 || listen(fd, 128) < 0 || set_nonblock(fd) < 0) {
 		int e = errno;
 		close(fd);
 		errno = e;
@@ -160,13 +160,32 @@ listen_close_all(void)
 	nlst = 0;
 }
 
-static void
+/* Families (conn_family) that have a listener: each keeps a reserve. */
+static unsigned
+families(void)
+{
+	unsigned f = 0;
+	int i;
+
+	for (i = 0; i < nlst; i++)
+		f |= 1u << conn_family(lst[i].l.proto);
+	return f;
+}
+
+/* Take one pending connection: 0 when none is left.  Listeners are polled
+ * all the time (only running out of descriptors pauses them): a session
+ * kotak cannot take gets its refusal in the protocol's own words and is
+ * closed, so clients back off instead of waiting in the backlog. */
+static int
 accept_one(struct listener *l)
 {
 	struct sockaddr_storage ss;
 	socklen_t sl = sizeof(ss);
-	char ip[IP_MAX] = "?";
-	int one = 1;
+	char ip[IP_MAX] = "?", msg[128];
+	unsigned char grp[16];
+	const char *why;
+	const struct proto *pr = protos[l->l.proto];
+	int one = 1, n;
 	int fd = accept(l->fd, (struct sockaddr *)&ss, &sl);
 
 	if (fd < 0) {
@@ -176,7 +195,7 @@ accept_one(struct listener *l)
 		} else if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED) {
 			log_warn("accept");
 		}
-		return;
+		return errno == ECONNABORTED || errno == EINTR;
 	}
 	fcntl(fd, F_SETFD, FD_CLOEXEC);
 	/* replies leave whole, once per pass: Nagle would only add delayed-ACK waits */
@@ -185,19 +204,23 @@ accept_one(struct listener *l)
 		inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, ip, sizeof(ip));
 	else if (ss.ss_family == AF_INET6)
 		inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, ip, sizeof(ip));
-	if (fd >= FD_SETSIZE || set_nonblock(fd) < 0 || conn_count_ip(ip) >= cfg.max_per_ip) {
-		static const char busy[] = "421 4.7.0 Too many connections from your address\r\n";
-		log_info("session refused ip=%s reason=%s", ip, fd >= FD_SETSIZE ? "fd-limit" : "per-ip-limit");
-		if (write(fd, busy, sizeof(busy) - 1) < 0) {
+	net_group(ip, grp);
+	why = fd >= FD_SETSIZE || set_nonblock(fd) < 0 ? "fd-limit" : conn_admit(l->l.proto, grp, families());
+	if (why == NULL && conn_new(fd, ip, l->l.proto, pr) != NULL)
+		return 1;
+	if (why == NULL)
+		why = "no-slot";
+	log_info("session refused ip=%s proto=%s reason=%s", ip, proto_names[l->l.proto], why);
+	/* implicit TLS: no words before a handshake, which would cost more */
+	if (l->l.proto != PROTO_SMTPS && l->l.proto != PROTO_POP3S && l->l.proto != PROTO_IMAPS) {
+		n = snprintf(msg, sizeof(msg), "%s Too many connections%s, try again later\r\n", pr->busy,
+		    !strcmp(why, "per-ip") || !strcmp(why, "share") ? " from your address" : "");
+		if (write(fd, msg, n) < 0) {
 			/* best effort: the socket is new and empty */
 		}
-		close(fd);
-		return;
 	}
-	if (conn_new(fd, ip, l->l.proto, protos[l->l.proto]) == NULL) {
-		close(fd);	/* cannot happen: listeners pause at the cap */
-		return;
-	}
+	close(fd);
+	return 1;
 }
 
 static void
@@ -222,7 +245,7 @@ loop_run(void)
 {
 	fd_set rd, wr;
 	struct timeval tv;
-	int i, maxfd, r, accepting;
+	int i, j, maxfd, r;
 	time_t next;
 
 	while (!loop_quit) {
@@ -231,8 +254,7 @@ loop_run(void)
 		FD_ZERO(&wr);
 		FD_SET(sigpipe_fd[0], &rd);
 		maxfd = sigpipe_fd[0];
-		accepting = conn_count() < cfg.max_sessions && now >= accept_pause;
-		for (i = 0; accepting && i < nlst; i++) {
+		for (i = 0; now >= accept_pause && i < nlst; i++) {
 			FD_SET(lst[i].fd, &rd);
 			if (lst[i].fd > maxfd)
 				maxfd = lst[i].fd;
@@ -285,9 +307,12 @@ loop_run(void)
 		if (r > 0) {
 			if (FD_ISSET(sigpipe_fd[0], &rd))
 				handle_signals();
+			/* a burst is taken at once: a full backlog would drop the
+			 * SYN of the next client, who then waits a second or more */
 			for (i = 0; i < nlst; i++)
-				if (lst[i].fd >= 0 && FD_ISSET(lst[i].fd, &rd))
-					accept_one(&lst[i]);
+				for (j = 0; j < 64 && lst[i].fd >= 0 && FD_ISSET(lst[i].fd, &rd) &&
+				    accept_one(&lst[i]); j++)
+					;
 			for (i = 0; i < CONFIG_MAX_CONNS; i++) {
 				struct conn *c = &conns[i];
 				if (c->fd >= 0 && c->tls && (FD_ISSET(c->fd, &rd) || FD_ISSET(c->fd, &wr))) {

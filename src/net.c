@@ -56,3 +56,18 @@ net_match(const struct net *n, int count, const char *ip)
 	}
 	return 0;
 }
+
+/* see kotak.h: a host usually owns a whole IPv6 /64, so limits per
+ * address count the /64 once (a v4-mapped address stays whole). */
+void
+net_group(const char *ip, unsigned char g[16])
+{
+	static const unsigned char v4[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+	struct net n;
+
+	if (net_parse(ip, &n) < 0)
+		memset(n.addr, 0, 16);
+	if (memcmp(n.addr, v4, 12))
+		memset(n.addr + 8, 0, 8);
+	memcpy(g, n.addr, 16);
+}

@@ -72,7 +72,7 @@ static void
 pop3_start(struct conn *c)
 {
 	c->u.pop3.mb.fd = -1;
-	c->deadline = now + tmo();
+	c->deadline = now + conn_login_timeout();
 	log_info("pop3 %08x connect ip=%s%s", c->id, c->ip, conn_is_tls(c) ? " tls" : "");
 	conn_reply(c, "+OK kotak ready.");
 }
@@ -589,10 +589,10 @@ pop3_input(struct conn *c)
 		}
 		buf_drop(&c->in, n);
 		if (!s->wait && s->st != ST_SEND && !(c->flags & CF_CLOSE))
-			c->deadline = now + tmo();
+			c->deadline = now + (s->st <= ST_SASL ? conn_login_timeout() : tmo());
 	}
 }
 
 const struct proto pop3_proto = {
-	"pop3", pop3_start, pop3_input, pop3_timeout, pop3_close
+	"pop3", pop3_start, pop3_input, pop3_timeout, pop3_close, "-ERR [SYS/TEMP]"
 };

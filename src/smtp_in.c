@@ -49,6 +49,14 @@ tx_reset(struct conn *c)
 		s->st = ST_HELO;
 }
 
+/* Idle time allowed now: a session neither logged in nor in a mail
+ * transaction gets the shorter pre-login time. */
+static int
+idle(const struct smtp_sess *s)
+{
+	return s->auth[0] || s->st >= ST_MAIL ? cfg.timeout : conn_login_timeout();
+}
+
 /* A client error: reply, count it, and close at the limit. */
 static void
 bad(struct conn *c, const char *fmt, const char *arg)
@@ -69,7 +77,7 @@ smtp_start(struct conn *c)
 	struct smtp_sess *s = &c->u.smtp;
 
 	s->fd = -1;
-	c->deadline = now + cfg.timeout;
+	c->deadline = now + conn_login_timeout();
 	log_info("smtp %08x connect ip=%s", c->id, c->ip);
 	conn_reply(c, "220 %s ESMTP kotak", cfg.hostname);
 }
@@ -404,7 +412,7 @@ do_data(struct conn *c, char *arg)
 	data_start(&s->d, s->fd, cfg.max_message_size);
 	s->d.written = l - 1;	/* the Received: header is part of the message */
 	s->st = ST_DATA;
-	c->deadline = now + cfg.data_timeout;
+	c->deadline = s->dend = now + cfg.data_timeout;
 	conn_reply(c, "354 End data with <CR><LF>.<CR><LF>");
 }
 
@@ -464,7 +472,7 @@ smtp_in_committed(struct conn *c, int ok, int err)
 	s->st = ST_HELO;
 	tx_reset(c);
 	c->flags &= ~CF_PAUSE;
-	c->deadline = now + cfg.timeout;
+	c->deadline = now + idle(s);
 }
 
 static void
@@ -701,7 +709,12 @@ smtp_input(struct conn *c)
 				return;
 			used = data_push(&s->d, c->in.p, c->in.len, &done);
 			buf_drop(&c->in, used);
-			c->deadline = now + cfg.data_timeout;
+			/* data_timeout per block, and for the whole DATA phase
+			 * data_timeout plus a second per KiB up to the size limit:
+			 * a trickle (1 KiB/s or less) cannot keep the session */
+			c->deadline = s->dend + ((s->d.size < s->d.max ? s->d.size : s->d.max) >> 10);
+			if (c->deadline > now + cfg.data_timeout)
+				c->deadline = now + cfg.data_timeout;
 			if (done)
 				data_end(c);
 			continue;
@@ -743,10 +756,10 @@ smtp_input(struct conn *c)
 			do_cmd(c, line);
 		buf_drop(&c->in, n);
 		if (s->st != ST_DATA && s->st != ST_COMMIT)	/* the client's turn starts after a hold */
-			c->deadline = ((c->flags & CF_HOLD) ? c->hold : now) + cfg.timeout;
+			c->deadline = ((c->flags & CF_HOLD) ? c->hold : now) + idle(s);
 	}
 }
 
 const struct proto smtp_in_proto = {
-	"smtp", smtp_start, smtp_input, smtp_timeout, smtp_close
+	"smtp", smtp_start, smtp_input, smtp_timeout, smtp_close, "421 4.7.0"
 };

@@ -11,6 +11,7 @@ struct smtp_sess {
 	int	 nrcpt;			/* accepted recipients in this transaction */
 	int	 fd;			/* spool temp file, -1 if none */
 	long long declared;		/* SIZE= from MAIL */
+	time_t	 dend;			/* DATA: its deadline before the first KiB */
 	char	 helo[256];
 	char	 from[ADDR_MAX];
 	char	 rcpt1[ADDR_MAX];	/* first recipient, for Received: "for" */

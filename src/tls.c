@@ -750,7 +750,7 @@ tls_pump(struct conn *c)
 			return;
 		}
 		if (r & TS_HS) {
-			c->deadline = now + cfg.timeout;
+			c->deadline = now + conn_login_timeout();	/* nobody logged in yet */
 			log_info("tls ip=%s %s", c->ip, "handshake ok");
 		}
 		if ((r & TS_ERR) || ((r & TS_EOF) && !s->hs_done)) {

@@ -1,0 +1,278 @@
+#!/usr/bin/env python3
+"""Holding up under abuse (issue 14): many and slow clients, refusals in
+each protocol's own words, per-address shares and per-protocol reserves of
+the session slots, pre-login idle limits, the DATA deadline.
+
+Load is bounded (at most 1,000 connections, from 127.0.x.y sources) and
+every timed check waits for a condition with a generous margin; the one
+1-second bound is the issue's goal, and without the fix the client it
+measures is never greeted at all."""
+
+import os
+import resource
+import select
+import socket
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import kt  # noqa: E402
+from kt import test, check, eq  # noqa: E402
+
+
+def have(feature):
+    r = kt.run_kotak(["-V"])
+    return ("+" + feature).encode() in r.stdout + r.stderr
+
+
+def raise_nofile(n):
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < n:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(n, hard), hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0] >= n
+
+
+class Flood:
+    """Opens n connections from the given sources in a background thread,
+    as fast as connect() goes, and holds them open without a word."""
+
+    def __init__(self, addr, sources, n):
+        self.addr, self.sources, self.n = addr, sources, n
+        self.socks = []
+        self.opened = 0
+        self.err = None
+        self.t = threading.Thread(target=self.run, daemon=True)
+        self.t.start()
+        kt.after_test(self.close)
+
+    def run(self):
+        try:
+            pend = []
+            for i in range(self.n):
+                s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                s.bind((self.sources[i % len(self.sources)], 0))
+                s.setblocking(False)
+                s.connect_ex(self.addr)
+                pend.append(s)
+                self.socks.append(s)
+                # at most 64 handshakes in flight: a loopback SYN flood is
+                # not what this measures (the kernel would drop SYNs)
+                while len(pend) >= 64:
+                    _, w, _ = select.select([], pend, [], 5)
+                    for x in w:
+                        pend.remove(x)
+                        self.opened += 1
+                    if not w:
+                        raise AssertionError("flood: connects stalled")
+            while pend:
+                _, w, _ = select.select([], pend, [], 5)
+                for x in w:
+                    pend.remove(x)
+                    self.opened += 1
+                if not w:
+                    raise AssertionError("flood: connects stalled")
+        except Exception as e:      # reported by the test
+            self.err = e
+
+    def close(self):
+        self.t.join(30)
+        for s in self.socks:
+            s.close()
+        self.socks = []
+
+
+def greet_time(k, src, addr=None):
+    t0 = time.monotonic()
+    c = k.connect(src=src, greet=False, addr=addr, timeout=10)
+    r = c.reply(timeout=10)
+    return c, r, time.monotonic() - t0
+
+
+@test(timeout=120)
+def five_addresses_with_1000_connections_lock_nobody_out():
+    """The issue's goal: while 5 addresses open 1,000 connections, a client
+    from another address is greeted within 1 s and its mail is accepted."""
+    if not raise_nofile(1200):
+        raise kt.Skip("cannot raise RLIMIT_NOFILE to 1200")
+    k = kt.Kotak(users=("alice",))
+    kt.after_test(k.cleanup)
+    srcs = ["127.0.1.%d" % i for i in range(1, 6)]
+    f = Flood(k.listens[0], srcs, 1000)
+    kt.wait_for(lambda: f.opened >= 300 or f.err, 60, what="300 flood connections")
+    worst = 0
+    for i in range(3):      # during the flood
+        c, r, dt = greet_time(k, "127.0.2.%d" % (i + 1))
+        eq(r.code, 220, "greeting of a client from another address during the flood")
+        worst = max(worst, dt)
+        c.close()
+    f.t.join(60)
+    check(f.err is None, "flood: %s" % f.err)
+    eq(f.opened, 1000, "flood connections opened")
+    c, r, dt = greet_time(k, "127.0.2.9")
+    worst = max(worst, dt)
+    eq(r.code, 220, "greeting after the flood's 1,000 connections")
+    check(worst < 1.0, "a client from another address waited %.2f s for its greeting (goal: 1 s)" % worst)
+    c.ok("EHLO client.example.org", 250)
+    c.ok("MAIL FROM:<x@example.org>", 250)
+    c.ok("RCPT TO:<alice@%s>" % kt.DOMAIN, 250)
+    c.ok("DATA", 354)
+    c.send(kt.dot_stuff(kt.msg("through the flood")) + b".\r\n")
+    eq(c.reply(timeout=15).code, 250, "mail from the other address")
+    c.close()
+    k.wait_count("alice", 1)
+    # the flood was held back by the per-address rules, not by luck
+    log = k.log()
+    check("reason=share" in log or "reason=per-ip" in log, "no per-address refusal in the log")
+    # how many more addresses still get a slot while the flood holds on
+    free = []
+    for i in range(200):
+        c = k.connect(src="127.0.3.%d" % (i + 1), greet=False, timeout=10)
+        r = c.reply(timeout=10)
+        if r.code != 220:
+            eq(r.code, 421, "refusal beyond the slots")
+            c.close()
+            break
+        free.append(c)
+    check(len(free) >= 20, "only %d slots left for other addresses under the flood" % len(free))
+    if os.environ.get("KT_VERBOSE"):
+        print("greeting under the flood: worst %.3f s; slots left for others: %d" % (worst, len(free)))
+    for c in free:
+        c.close()
+
+
+@test
+def beyond_the_cap_smtp_gets_421_and_pop3_gets_err():
+    if not have("pop3"):
+        raise kt.Skip("kotak built without POP3")
+    k = kt.KotakTls(protos=("smtp", "pop3"), main={"max_sessions": 8, "max_sessions_per_ip": 2})
+    kt.after_test(k.cleanup)
+    held = []
+    # per address: POP3 clients get a POP3 answer, SMTP clients an SMTP one
+    for i in range(2):
+        c = k.connect(proto="pop3", greet=False)
+        check(c.line().startswith("+OK"), "POP3 greeting")
+        held.append(c)
+    c = k.connect(proto="pop3", greet=False)
+    ln = c.line()
+    check(ln.startswith("-ERR ") and "Too many connections from your address" in ln,
+          "POP3 session over max_sessions_per_ip got %r, want -ERR" % ln)
+    check(c.wait_closed(5), "refused POP3 session not closed")
+    c = k.connect(proto="smtp", greet=False)
+    r = c.reply()
+    eq(r.code, 421, "SMTP session over max_sessions_per_ip")
+    # in total: the 9th session is refused in its protocol's words, at once
+    for i in range(6 - 2):
+        held.append(k.connect(proto="smtp", src="127.0.4.%d" % (i + 1)))
+    for i in range(2):
+        c = k.connect(proto="pop3", src="127.0.4.%d" % (i + 10), greet=False)
+        check(c.line().startswith("+OK"), "POP3 greeting")
+        held.append(c)
+    eq(len(held), 8, "sessions held")
+    c = k.connect(proto="smtp", src="127.0.4.20", greet=False)
+    r = c.reply(timeout=3)
+    check(r.code == 421 and "Too many connections" in r.text, "9th session (SMTP): %r" % r.text)
+    c = k.connect(proto="pop3", src="127.0.4.21", greet=False)
+    ln = c.line(timeout=3)
+    check(ln.startswith("-ERR [SYS/TEMP] Too many connections"), "9th session (POP3): %r" % ln)
+    held.pop().close()
+    c = kt.wait_for(lambda: slot(k, "127.0.4.22"), 5, 0.1, "a session once one closed")
+    c.close()
+    for h in held:
+        h.close()
+
+
+def slot(k, src, proto="smtp"):
+    c = k.connect(proto=proto, src=src, greet=False)
+    ln = c.line(timeout=3)
+    if ln.startswith("220") or ln.startswith("+OK"):
+        return c
+    c.close()
+    return None
+
+
+@test
+def smtp_flood_from_many_addresses_leaves_pop3_its_reserve():
+    if not have("pop3"):
+        raise kt.Skip("kotak built without POP3")
+    k = kt.KotakTls(protos=("smtp", "pop3"), lists={"cleartext_auth_net": ["127.0.0.0/8"]},
+                    main={"max_sessions": 16})
+    kt.after_test(k.cleanup)
+    held, refused = [], 0
+    for i in range(20):     # one each: no per-address rule applies
+        c = slot(k, "127.0.5.%d" % (i + 1))
+        if c:
+            held.append(c)
+        else:
+            refused += 1
+    eq(len(held), 16 - 16 // 8, "SMTP sessions taken by 20 addresses (the rest kept for POP3)")
+    check("reason=reserve" in k.log(), "no reserve refusal logged")
+    for i in range(2):
+        c = slot(k, "127.0.5.%d" % (40 + i), proto="pop3")
+        check(c is not None, "POP3 session %d during the SMTP flood" % (i + 1))
+        held.append(c)
+    c.send(b"USER alice\r\n")
+    check(c.line().startswith("+OK"), "USER")
+    c.send(b"PASS %s\r\n" % kt.DEFAULT_PASSWORD.encode())
+    check(c.line(timeout=10).startswith("+OK"), "POP3 login during the SMTP flood")
+    for h in held:
+        h.close()
+
+
+@test
+def idle_before_login_is_cut_sooner():
+    if not have("pop3"):
+        raise kt.Skip("kotak built without POP3")
+    k = kt.KotakTls(protos=("smtp", "pop3"), lists={"cleartext_auth_net": ["127.0.0.0/8"]},
+                    main={"login_timeout": 2, "timeout": 60})
+    kt.after_test(k.cleanup)
+    t0 = time.monotonic()
+    s = k.connect()
+    s.ok("EHLO client.example.org", 250)
+    p = k.connect(proto="pop3", greet=False)
+    p.line()
+    q = k.connect(proto="pop3", greet=False)
+    q.line()
+    q.send(b"USER alice\r\nPASS %s\r\n" % kt.DEFAULT_PASSWORD.encode())
+    check(q.line().startswith("+OK") and q.line(timeout=10).startswith("+OK"), "POP3 login")
+    # a logged-in SMTP session and one inside a transaction are not strangers
+    a = k.connect()
+    a.ok("EHLO client.example.org", 250)
+    a.ok("MAIL FROM:<x@example.org>", 250)
+    r = s.replies_until_close(15)
+    check(r and r[-1].code == 421, "idle SMTP session before MAIL: %r" % r)
+    check(p.wait_closed(15), "idle POP3 session before login not closed")
+    check(b"-ERR" in p.buf, "POP3: no -ERR before the close: %r" % p.buf)
+    check(time.monotonic() - t0 < 20, "pre-login sessions cut after %.1f s (login_timeout 2, timeout 60)"
+          % (time.monotonic() - t0))
+    q.send(b"NOOP\r\n")
+    check(q.line().startswith("+OK"), "logged-in POP3 session still there")
+    a.ok("RSET", 250)
+
+
+@test
+def data_trickle_cannot_keep_a_session():
+    k = kt.Kotak(users=("alice",), main={"data_timeout": 2})
+    kt.after_test(k.cleanup)
+    c = k.session()
+    c.ok("MAIL FROM:<x@example.org>", 250)
+    c.ok("RCPT TO:<alice@%s>" % kt.DOMAIN, 250)
+    c.ok("DATA", 354)
+    t0 = time.monotonic()
+    closed = False
+    while time.monotonic() - t0 < 12:     # one byte every 0.4 s: each within data_timeout
+        try:
+            c.send(b"x")
+        except OSError:
+            closed = True
+            break
+        if c.wait_closed(0.4):
+            closed = True
+            break
+    check(closed, "a trickle of a byte every 0.4 s kept DATA open for 12 s (data_timeout 2)")
+    check(b"421 4.4.2" in c.buf, "no 421 4.4.2 before the close: %r" % c.buf)
+    eq(k.count("alice"), 0, "messages stored")
+
+
+if __name__ == "__main__":
+    sys.exit(kt.main())
