@@ -150,15 +150,8 @@ conn_reply(struct conn *c, const char *fmt, ...)
 void
 conn_process(struct conn *c)
 {
-	if (c->fd >= 0 && !(c->flags & (CF_PAUSE | CF_CLOSE)))
+	if (c->fd >= 0 && !(c->flags & CF_STOPPED))
 		c->proto->input(c);
-}
-
-void
-conn_resume(struct conn *c)
-{
-	c->flags &= ~CF_PAUSE;
-	conn_process(c);
 }
 
 /* Hold the session (its queued reply and further input) for secs: the
@@ -166,7 +159,7 @@ conn_resume(struct conn *c)
 void
 conn_hold(struct conn *c, int secs)
 {
-	c->flags |= CF_HOLD | CF_PAUSE;
+	c->flags |= CF_HOLD;
 	c->hold = now + secs;
 	if (c->deadline)
 		c->deadline += secs;	/* our delay is not the client's idle time */

@@ -190,12 +190,17 @@ struct proto {
 	 * words; a reason and CRLF follow ("421 4.7.0", "-ERR [SYS/TEMP]",
 	 * "* BYE [UNAVAILABLE]"); never sent on implicit-TLS listeners */
 	const char *busy;
+	void	(*wake)(struct conn *);		/* loop_wake came due; NULL: input */
 };
+/* Each flag has one owner, who alone sets and clears it. */
 #define CF_CLOSE	0x01	/* close once the output is flushed */
 #define CF_EOF		0x02	/* peer closed its side */
-#define CF_PAUSE	0x04	/* protocol waits (group commit): no input processing */
+#define CF_COMMIT	0x04	/* queue.c: DATA ended, waits for the group commit */
 #define CF_SKIP		0x08	/* discarding an overlong line up to its LF */
-#define CF_HOLD		0x10	/* replies held back until c->hold (login brake) */
+#define CF_HOLD		0x10	/* conn.c: replies and input held until c->hold (login brake) */
+#define CF_TLSWAIT	0x20	/* tls.c: STARTTLS said, TLS starts once the reply is out */
+#define CF_WAKE		0x40	/* loop.c: a wake is due at c->wake */
+#define CF_STOPPED	(CF_CLOSE | CF_COMMIT | CF_HOLD | CF_TLSWAIT)	/* conn_process runs no input */
 
 #include "smtp_in.h"
 #include "pop3.h"
@@ -208,6 +213,7 @@ struct conn {
 	struct buf in, out;
 	time_t	 deadline;	/* monotonic; 0 = none */
 	time_t	 hold;		/* with CF_HOLD: release output and input then */
+	time_t	 wake;		/* with CF_WAKE: call proto->wake then */
 	char	 ip[IP_MAX];
 	unsigned char grp[16];		/* net_group(ip): what per-address limits count */
 	unsigned char listen_proto;	/* PROTO_* of the listener that accepted it */
@@ -237,7 +243,6 @@ int	 conn_family(int proto);
  * it for its pre-login deadline (IMAP too). */
 int	 conn_login_timeout(void);
 int	 conn_reply(struct conn *, const char *, ...) __attribute__((format(printf, 2, 3)));
-void	 conn_resume(struct conn *);
 void	 conn_hold(struct conn *, int secs);
 int	 conn_is_tls(const struct conn *);
 int	 conn_out_pending(const struct conn *);
@@ -249,6 +254,22 @@ void	 conn_write(struct conn *);
 
 void	 loop_init(void);
 void	 loop_run(void);
+/* Deferred work, one API (never a deadline of now and a timeout
+ * callback): loop_wake runs c->proto->wake (input when it has none) once,
+ * secs seconds from now, 0: in the next pass (select does not sleep
+ * meanwhile); waking again before it ran keeps the earlier time.  A
+ * timer calls fn once, secs from now (0: next pass); setting it again
+ * moves it. */
+void	 loop_wake(struct conn *, int secs);
+struct loop_timer {
+	void	(*fn)(struct loop_timer *);
+	time_t	 when;			/* private */
+	struct loop_timer *next;	/* private */
+	unsigned pass;			/* private */
+	unsigned char on;		/* private */
+};
+void	 loop_timer_set(struct loop_timer *, int secs);
+void	 loop_timer_stop(struct loop_timer *);
 int	 listen_apply(const struct cfg *);	/* open/close listeners to match the config */
 void	 listen_close_all(void);
 extern volatile int loop_quit;

@@ -28,8 +28,11 @@ struct listener {
 static struct listener lst[CONFIG_MAX_LISTEN];
 static int nlst;
 static time_t accept_pause;	/* out of fds: stop polling listeners until then */
+static struct loop_timer *timers;	/* armed timers, unordered: there are few */
+static unsigned pass;		/* loop passes, for timers set during one */
 
 extern void main_reload(void);
+extern const struct proto imap_proto;
 
 static const struct proto *const protos[PROTO_NUM] = {
 	&smtp_in_proto, &smtp_in_proto, &smtp_in_proto,
@@ -38,8 +41,98 @@ static const struct proto *const protos[PROTO_NUM] = {
 #else
 	NULL, NULL,
 #endif
-	NULL, NULL	/* IMAP */
+#if ENABLE_IMAP
+	&imap_proto, &imap_proto	/* a build with IMAP on must have it */
+#else
+	NULL, NULL
+#endif
 };
+
+/* ---- deferred work (kotak.h) ---- */
+
+void
+loop_wake(struct conn *c, int secs)
+{
+	if (c->fd < 0)
+		return;
+	if (!(c->flags & CF_WAKE)) {
+		c->flags |= CF_WAKE;
+		c->wake = now + secs;
+	} else if (now + secs < c->wake) {
+		c->wake = now + secs;
+	}
+}
+
+void
+loop_timer_set(struct loop_timer *t, int secs)
+{
+	if (!t->on) {
+		t->next = timers;
+		timers = t;
+		t->on = 1;
+	}
+	t->when = now + secs;
+	t->pass = pass;
+}
+
+void
+loop_timer_stop(struct loop_timer *t)
+{
+	struct loop_timer **p;
+
+	for (p = &timers; *p; p = &(*p)->next)
+		if (*p == t) {
+			*p = t->next;
+			break;
+		}
+	t->on = 0;
+}
+
+/* The earliest wake or timer, folded into next (0 = none); now when due. */
+static time_t
+deferred_next(time_t next)
+{
+	struct loop_timer *t;
+	int i;
+
+	for (t = timers; t; t = t->next)
+		if (!next || t->when < next)
+			next = t->when;
+	for (i = 0; i < CONFIG_MAX_CONNS; i++)
+		if (conns[i].fd >= 0 && (conns[i].flags & CF_WAKE) && (!next || conns[i].wake < next))
+			next = conns[i].wake;
+	return next;
+}
+
+/* Run the wakes and timers that are due.  One pass each: what a callback
+ * sets again for "now" runs in the next pass (select then does not sleep). */
+static void
+deferred_run(void)
+{
+	struct loop_timer *t;
+	int i;
+
+	for (i = 0; i < CONFIG_MAX_CONNS; i++) {
+		struct conn *c = &conns[i];
+		if (c->fd < 0 || !(c->flags & CF_WAKE) || c->wake > now)
+			continue;
+		c->flags &= ~CF_WAKE;
+		if (c->proto->wake)
+			c->proto->wake(c);
+		else
+			conn_process(c);
+	}
+	/* a callback may set or stop any timer (even free it): start over
+	 * after each; timers set in this pass wait for the next */
+again:
+	for (t = timers; t; t = t->next)
+		if (t->when <= now && t->pass != pass) {
+			loop_timer_stop(t);
+			t->fn(t);
+			goto again;
+		}
+	pass++;
+}
 
 static void
 on_signal(int sig)
@@ -270,6 +363,7 @@ loop_run(void)
 #endif
 		if (now < accept_pause && (!next || accept_pause < next))
 			next = accept_pause;
+		next = deferred_next(next);
 		for (i = 0; i < CONFIG_MAX_CONNS; i++) {
 			struct conn *c = &conns[i];
 			if (c->fd < 0)
@@ -343,7 +437,7 @@ loop_run(void)
 				continue;
 			if ((c->flags & CF_HOLD) && c->hold <= now) {
 				c->flags &= ~CF_HOLD;
-				conn_resume(c);
+				conn_process(c);
 			}
 			if (c->deadline && c->deadline <= now && !(c->flags & CF_HOLD)) {
 				c->deadline = 0;
@@ -354,9 +448,10 @@ loop_run(void)
 				}
 				c->proto->timeout(c);
 			}
-			if ((c->flags & CF_CLOSE) && !(c->flags & CF_PAUSE) && !conn_out_pending(c))
+			if ((c->flags & CF_CLOSE) && !(c->flags & CF_COMMIT) && !conn_out_pending(c))
 				conn_close(c);
 		}
+		deferred_run();
 		queue_run();
 		queue_sync();	/* group commit: one sync for this pass's messages and deliveries */
 #if ENABLE_RELAY

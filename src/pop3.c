@@ -39,21 +39,19 @@ tmo(void)
 	return cfg.timeout > 600 ? cfg.timeout : 600;
 }
 
-/* Come back through pop3_timeout after secs (0: next loop pass), input
- * paused meanwhile: slices of indexing and expunge, lock retries. */
+/* Come back through pop3_wake after secs (0: next loop pass), input
+ * waiting meanwhile: slices of indexing and expunge, lock retries. */
 static void
 tick(struct conn *c, int secs)
 {
 	c->u.pop3.wait = 1;
-	c->flags |= CF_PAUSE;
-	c->deadline = now + secs;
+	loop_wake(c, secs);
 }
 
 static void
 untick(struct conn *c)
 {
 	c->u.pop3.wait = 0;
-	c->flags &= ~CF_PAUSE;
 	c->deadline = now + tmo();
 }
 
@@ -136,23 +134,28 @@ update_step(struct conn *c)
 }
 
 static void
+pop3_wake(struct conn *c)
+{
+	struct pop3_sess *s = &c->u.pop3;
+
+	if (!s->wait)
+		return;
+	s->wait = 0;
+	if (s->st == ST_OPEN)
+		open_step(c);
+	else if (s->st == ST_UPDATE)
+		update_step(c);
+	else
+		conn_process(c);	/* ST_SEND: the lock may be free now */
+}
+
+static void
 pop3_timeout(struct conn *c)
 {
 	struct pop3_sess *s = &c->u.pop3;
 
 	if (c->flags & CF_CLOSE) {	/* the client does not even read */
 		conn_close(c);
-		return;
-	}
-	if (s->wait) {
-		s->wait = 0;
-		c->flags &= ~CF_PAUSE;
-		if (s->st == ST_OPEN)
-			open_step(c);
-		else if (s->st == ST_UPDATE)
-			update_step(c);
-		else
-			conn_process(c);	/* ST_SEND: the lock may be free now */
 		return;
 	}
 	if (s->st != ST_SEND)
@@ -544,7 +547,7 @@ pop3_input(struct conn *c)
 	long n, max;
 	int w;
 
-	while (c->fd >= 0 && !(c->flags & (CF_PAUSE | CF_CLOSE))) {
+	while (c->fd >= 0 && !(c->flags & CF_STOPPED) && !s->wait) {
 		if (s->st == ST_SEND) {
 			if (send_step(c))
 				return;	/* resumes as the client reads */
@@ -594,5 +597,5 @@ pop3_input(struct conn *c)
 }
 
 const struct proto pop3_proto = {
-	"pop3", pop3_start, pop3_input, pop3_timeout, pop3_close, "-ERR [SYS/TEMP]"
+	"pop3", pop3_start, pop3_input, pop3_timeout, pop3_close, "-ERR [SYS/TEMP]", pop3_wake
 };

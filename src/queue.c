@@ -356,7 +356,7 @@ void
 queue_commit_add(struct conn *c)
 {
 	commit[ncommit++] = c;
-	c->flags |= CF_PAUSE;
+	c->flags |= CF_COMMIT;
 }
 
 /* Drop a session from the commit list (it went away before its 250). */

@@ -471,7 +471,7 @@ smtp_in_committed(struct conn *c, int ok, int err)
 	s->tmp[0] = '\0';	/* renamed (or already unlinked): nothing to remove */
 	s->st = ST_HELO;
 	tx_reset(c);
-	c->flags &= ~CF_PAUSE;
+	c->flags &= ~CF_COMMIT;
 	c->deadline = now + idle(s);
 }
 
@@ -703,7 +703,7 @@ smtp_input(struct conn *c)
 	int done, w;
 	size_t used;
 
-	while (c->fd >= 0 && !(c->flags & (CF_PAUSE | CF_CLOSE))) {
+	while (c->fd >= 0 && !(c->flags & CF_STOPPED)) {
 		if (s->st == ST_DATA) {
 			if (c->in.len == 0)
 				return;
@@ -761,5 +761,5 @@ smtp_input(struct conn *c)
 }
 
 const struct proto smtp_in_proto = {
-	"smtp", smtp_start, smtp_input, smtp_timeout, smtp_close, "421 4.7.0"
+	"smtp", smtp_start, smtp_input, smtp_timeout, smtp_close, "421 4.7.0", NULL
 };

@@ -580,7 +580,7 @@ conn_starttls(struct conn *c)
 	if (c->tls || (c->tls = slot_new()) == NULL)
 		return -1;
 	c->in.len = 0;
-	c->flags |= CF_TLSWAIT | CF_PAUSE;
+	c->flags |= CF_TLSWAIT;
 	return 0;
 }
 
@@ -734,7 +734,7 @@ tls_pump(struct conn *c)
 	if (c->flags & CF_TLSWAIT) {	/* cleartext until the reply is out */
 		conn_write(c);
 		if (c->fd >= 0 && c->out.len == 0) {
-			c->flags &= ~(CF_TLSWAIT | CF_PAUSE);
+			c->flags &= ~CF_TLSWAIT;
 			c->in.len = 0;
 			c->deadline = now + HANDSHAKE_SECS;
 		}

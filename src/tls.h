@@ -2,8 +2,6 @@
 #ifndef TLS_H
 #define TLS_H
 
-#define CF_TLSWAIT	0x20	/* STARTTLS said: TLS starts once the reply is out */
-
 #if ENABLE_TLS
 int	 tls_load(int create, char *err, size_t errlen);	/* certificate and key */
 int	 tls_cert_cmd(void);				/* kotak cert */

@@ -178,5 +178,28 @@ def world_writable_spool_refused():
         check(rc != 0, "kotak exited 0 on a world-writable spool")
 
 
+@test
+def imap_cannot_be_turned_on_before_it_exists():
+    """Review finding: menuconfig offered IMAP, and that build took imap
+    listeners with a NULL protocol (SIGSEGV on the first connection).  Until
+    IMAP exists the option has no prompt, so a .config cannot turn it on;
+    and this build refuses an imap listener at load."""
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    code = ("import kconfiglib, sys; k = kconfiglib.Kconfig(sys.argv[1], warn=False); "
+            "s = k.syms['IMAP']; s.set_value(2); print(s.str_value, len(s.nodes[0].prompt or ()))")
+    r = subprocess.run(["/usr/bin/python3", "-c", code, os.path.join(root, "Kconfig")],
+                       capture_output=True, text=True, cwd=root)
+    if r.returncode != 0 and "No module named" in r.stderr:
+        raise kt.Skip("python3-kconfiglib missing")
+    eq(r.stdout.split(), ["n", "0"], "IMAP after set_value(y): %r %r" % (r.stdout, r.stderr))
+    if b"-imap" in kt.run_kotak(["-V"]).stdout:
+        k = kt.Kotak(start=False)
+        kt.after_test(k.cleanup)
+        with open(k.conf, "a") as f:
+            f.write("\nconfig listen\n\toption proto 'imap'\n\toption address '127.0.0.1'\n"
+                    "\toption port '%d'\n" % kt.free_port())
+        r = kt.run_kotak(["-c", k.conf, "-t"])
+        check(r.returncode != 0 and b"imap" in (r.stdout + r.stderr), "imap listener accepted: %r" % (r,))
+
 if __name__ == "__main__":
     sys.exit(kt.main())
