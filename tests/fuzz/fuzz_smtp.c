@@ -80,7 +80,7 @@ queue_commit_add(struct conn *c)
 {
 	FZ_ASSERT(committing == NULL);
 	committing = c;
-	c->flags |= CF_PAUSE;
+	c->flags |= CF_COMMIT;
 }
 
 void
@@ -102,7 +102,7 @@ commit_run(void)
 			if (c->hold > now)
 				now = c->hold;
 			c->flags &= ~CF_HOLD;
-			conn_resume(c);
+			conn_process(c);
 		}
 		return;
 	}
@@ -202,7 +202,7 @@ replies_ok(struct conn *c)
 		p = crlf + 2;
 	}
 	if (code[0]) {	/* a multi-line reply must be complete once the server waits */
-		if (!(c->flags & (CF_PAUSE | CF_CLOSE))) {
+		if (!(c->flags & CF_STOPPED)) {
 			fprintf(stderr, "multi-line reply left open\n");
 			abort();
 		}
