@@ -44,6 +44,11 @@ else
   XSTAMP := $(XSR)/.stamp
 endif
 XQEMU   := $(X_QEMU_$(ARCH))
+XAR     := $(XPFX)gcc-ar
+# LTO as the top Makefile's, tried with this target's compiler (lazily: the
+# wrapper exists once scripts/toolchain.sh has run)
+XLTO     = $(eval XLTO := $$(call lto_flags,$$(XCC)))$(XLTO)
+XBLTO    = $(if $(filter -mips16,$(CFLAGS)),,$(XLTO))
 XTFLAGS := $(call TARGET_FLAGS_FOR,$(X_TRIPLE_$(ARCH)))
 # the default config shares build/config.h with the host build; a named one
 # gets its own header in $(XDIR), found first through -I$(XDIR)
@@ -74,25 +79,39 @@ $(XSTAMP):
 	scripts/toolchain.sh $(ARCH) >/dev/null
 endif
 
-$(XDIR)/%.o: src/%.c $(XHDR) $(wildcard src/*.h) $(XSTAMP) | $(XDIR)
-	$(XCC) $(XINC) $(KOTAK_CFLAGS) $(XTFLAGS) $(CFLAGS) -c -o $@ $<
+# $(XDIR)/cc.stamp names the compiler and flags: a change rebuilds all
+XCCID = $(XCC) $(XTFLAGS) $(CFLAGS) $(LDFLAGS) $(XLTO)
+$(XDIR)/cc.stamp: FORCE | $(XDIR)
+	@echo '$(XCCID)' | cmp -s - $@ || echo '$(XCCID)' > $@
+
+$(XDIR)/%.o: src/%.c $(XHDR) $(wildcard src/*.h) $(XSTAMP) $(XDIR)/cc.stamp | $(XDIR)
+	$(XCC) $(XINC) $(KOTAK_CFLAGS) $(XTFLAGS) $(CFLAGS) $(XLTO) -c -o $@ $<
 
 $(XDIR)/kotak: $(XOBJS) $(XBEARSSL)
-	$(XCC) $(XTFLAGS) $(CFLAGS) $(LDFLAGS) $(KOTAK_LDFLAGS) -o $@ $(XOBJS) $(XBEARSSL)
+	$(XCC) $(XTFLAGS) $(CFLAGS) $(XLTO) $(LDFLAGS) $(KOTAK_LDFLAGS) -Wl,-Map=$@.map -o $@ $(XOBJS) $(XBEARSSL)
 	@$(XPFX)strip -s -o $@.stripped $@
 
 # rebuilt from scratch when the toolchain changed
-$(XDIR)/bearssl/libbearssl.a: $(XSTAMP) | $(XDIR)
+$(XDIR)/bearssl/libbearssl.a: $(XSTAMP) $(XDIR)/cc.stamp | $(XDIR)
 	@rm -rf $(XDIR)/bearssl
-	BEARSSL_SRC=$(BEARSSL_SRC) scripts/bearssl.sh lib $(XDIR)/bearssl "$(XCC)" "$(XPFX)ar" \
-		$(XTFLAGS) $(CFLAGS) -ffunction-sections -fdata-sections
+	BEARSSL_SRC=$(BEARSSL_SRC) scripts/bearssl.sh lib $(XDIR)/bearssl "$(XCC)" "$(XAR)" \
+		$(XTFLAGS) $(BEARSSL_CFLAGS) $(XBLTO) -ffunction-sections -fdata-sections
 
 $(XDIR)/libkotak.a: $(XLIBOBJS)
 	@rm -f $@
-	$(XPFX)ar rcs $@ $^
+	$(XAR) rcs $@ $^
 
 $(XDIR)/test_%: tests/unit/test_%.c tests/unit/t.h $(XDIR)/libkotak.a $(XBEARSSL)
 	$(XCC) $(XINC) $(KOTAK_CFLAGS) $(XTFLAGS) -O1 -g $(LDFLAGS) $(KOTAK_LDFLAGS) -o $@ $< $(XDIR)/libkotak.a $(XBEARSSL)
+
+# kotak's modules compiled alone without LTO, for make size's per-module
+# table (after LTO the modules' code is mixed)
+XMODS := $(SRCS:src/%.c=$(XDIR)/mod/%.o)
+$(XDIR)/mod/%.o: src/%.c $(XHDR) $(wildcard src/*.h) $(XSTAMP) $(XDIR)/cc.stamp
+	@mkdir -p $(@D)
+	@$(XCC) $(XINC) $(KOTAK_CFLAGS) $(XTFLAGS) $(CFLAGS) -c -o $@ $<
+xmods: $(XHDR)
+	@$(MAKE) --no-print-directory $(XMODS) ARCH=$(ARCH) XCONFIG=$(XCONFIG)
 
 xunits: $(XHDR)
 	@$(MAKE) --no-print-directory $(XUNITS) ARCH=$(ARCH) XCONFIG=$(XCONFIG)
@@ -131,17 +150,18 @@ size-cross:
 	       "$$([ $$s -gt $(SIZE_BUDGET) ] && echo OVER BUDGET || echo "$$(( ($(SIZE_BUDGET) - s) / 1024 )) KiB left")"; \
 	   done; \
 	 done
-	@if [ -f build-mips/kotak ]; then \
-	   echo "per-module sizes, mips musl default (build-mips/*.o; flash = text+data; delta since the last make size):"; \
-	   mips-linux-gnu-size build-mips/*.o | \
+	@if [ -f build-mips/kotak ] && $(MAKE) --no-print-directory -s xmods ARCH=mips XCONFIG= >build-mips/size.log 2>&1; then \
+	   echo "where the bytes go, mips musl default (loaded sections by origin, from build-mips/kotak.map):"; \
+	   $(PYTHON) scripts/sizemap.py build-mips/kotak.map; \
+	   echo "per-module sizes, mips musl default (build-mips/mod/*.o, without LTO; flash = text+data; delta since the last make size):"; \
+	   mips-linux-gnu-size build-mips/mod/*.o | \
 	     awk 'NR > 1 { f = $$6; sub(/.*\//, "", f); printf "%d %d %d %d %s\n", $$1 + $$2, $$1, $$2, $$3, f }' | \
 	     sort -n >build-mips/modules.now; \
 	   printf '  %8s %8s %6s %8s  %-14s %s\n' flash text data bss module delta; \
 	   awk 'FILENAME != "build-mips/modules.now" { old[$$5] = $$1; next } \
 	        { d = ($$5 in old) ? $$1 - old[$$5] : 0; \
 	          printf "  %8d %8d %6d %8d  %-14s %s\n", $$1, $$2, $$3, $$4, $$5, d ? sprintf("%+d", d) : ""; t += $$1 } \
-	        END { s = $(SIZE_BUDGET); "stat -c %s build-mips/kotak.stripped" | getline s; \
-	              printf "  %8d  all kotak objects (before --gc-sections); libc, BearSSL and ELF overhead: %d\n", t, s - t }' \
+	        END { printf "  %8d  all kotak modules (before LTO and --gc-sections)\n", t }' \
 	     $$(test -f build-mips/modules.last && echo build-mips/modules.last) build-mips/modules.now; \
 	   mv build-mips/modules.now build-mips/modules.last; \
 	   echo "largest code and data symbols, mips musl default (bss left out):"; \
@@ -164,4 +184,4 @@ size-gate:
 clean-cross:
 	rm -rf build-x86_64* build-mips* build-mipsel* build-arm*
 
-.PHONY: cross xbuild xunits test-cross size-cross size-gate clean-cross
+.PHONY: cross xbuild xmods xunits test-cross size-cross size-gate clean-cross
