@@ -44,6 +44,7 @@ static const struct opt main_opts[] = {
 	{ "timeout", T_INT, S(timeout), 1, 86400 },
 	{ "data_timeout", T_INT, S(data_timeout), 1, 86400 },
 	{ "login_timeout", T_INT, S(login_timeout), 1, 86400 },
+	{ "auth_fail_rate", T_INT, S(auth_fail_rate), 0, 60 },
 	{ "log", T_LOG, S(log_syslog), 0, 0 },
 	{ "auth_any_sender", T_INT, S(auth_any_sender), 0, 1 },
 	{ "dns_server", T_STR, S(dns_server), 0, 0 },
@@ -267,6 +268,7 @@ cfg_defaults(struct cfg *c)
 	c->timeout = 300;
 	c->data_timeout = 600;
 	c->login_timeout = 60;
+	c->auth_fail_rate = 5;
 	c->relay_port = 25;
 	c->retry_min = 300;	/* Postfix minimal_backoff_time */
 	c->retry_max = 4000;	/* maximal_backoff_time */

@@ -111,6 +111,7 @@ struct cfg {
 	long long max_message_size;
 	int	 max_recipients, max_sessions, max_per_ip, max_errors;
 	int	 timeout, data_timeout, login_timeout;
+	int	 auth_fail_rate;	/* failed logins a minute, in all, from strangers; 0 no limit */
 	int	 log_syslog;
 	int	 auth_any_sender;
 	struct net cleartext_auth_net[MAX_NETS];
@@ -144,10 +145,14 @@ const char *users_hash(const char *canonical);
 int	 users_cmd(const char *path, int argc, char **argv);
 int	 user_name_ok(const char *);
 
-/* auth.c: logins for every protocol, with the per-IP failure brake. */
+/* auth.c: logins for every protocol, with the brakes on failures. */
 const char *auth_check(const char *ip, const char *user, const char *pass);	/* canonical name or NULL */
 int	 auth_delay(const char *ip);	/* seconds to hold a failure reply from ip */
-int	 auth_wait(const char *ip);	/* seconds before ip's next password may be checked */
+/* Before a password is checked: 0 go on, N > 0 hold the line N seconds
+ * (ip's own brake), -1 refuse it now with a temporary failure, unchecked
+ * (failed logins in all are over their budget; SMTP 454 4.7.0, POP3
+ * -ERR [SYS/TEMP], IMAP NO [UNAVAILABLE]). */
+int	 auth_wait(const char *ip);
 int	 auth_allowed(const struct conn *);	/* TLS on, or cleartext allowed for this client */
 
 /* addr.c: RFC 5321 paths. */

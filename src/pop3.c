@@ -581,12 +581,15 @@ pop3_input(struct conn *c)
 			bad(c, "Line too long.");
 		} else if ((long)strlen(line) != n - 1 - (n >= 2 && line[n - 2] == '\0')) {
 			bad(c, "NUL character in command.");
-		} else if (checks_password(s, line) && (w = auth_wait(c->ip)) > 0) {
+		} else if ((w = checks_password(s, line) ? auth_wait(c->ip) : 0) > 0) {
 			/* the brake, as SMTP's: the line waits, whole, until this
 			 * address may try again (new sessions included) */
 			buf_line_keep(line, n);
 			conn_hold(c, w);
 			return;
+		} else if (w < 0) {	/* failed logins in all over budget: not even checked */
+			s->st = ST_AUTH;
+			bad(c, "[SYS/TEMP] Too many failed logins, try again later.");
 		} else {
 			do_cmd(c, line);
 		}

@@ -344,6 +344,11 @@ do_rcpt(struct conn *c, char *arg)
 	}
 	if (n == 0) {
 		bad(c, "550 5.1.1 <%s>: Recipient address rejected: User unknown", orig);
+		/* a directory harvest: each unknown user costs a second more,
+		 * as Postfix's soft error limit slows such a client */
+		if (s->unknown < 30)
+			s->unknown++;
+		conn_hold(c, s->unknown);
 		return;
 	}
 	if (n < 0) {
@@ -747,11 +752,14 @@ smtp_input(struct conn *c)
 			bad(c, "500 5.5.2 Error: NUL character in command%s", "");
 		else if (has_ctl(line))	/* a bare CR, ESC...: never echoed back */
 			bad(c, "500 5.5.2 Error: control character in command%s", "");
-		else if (checks_password(s, line) && (w = auth_wait(c->ip)) > 0) {
+		else if ((w = checks_password(s, line) ? auth_wait(c->ip) : 0) > 0) {
 			/* the brake: this line waits, whole, until the address may try again */
 			buf_line_keep(line, n);
 			conn_hold(c, w);
 			return;
+		} else if (w < 0) {	/* failed logins in all over budget: not even checked */
+			s->authst = AU_NONE;
+			bad(c, "454 4.7.0 Temporary authentication failure, try again later%s", "");
 		} else
 			do_cmd(c, line);
 		buf_drop(&c->in, n);

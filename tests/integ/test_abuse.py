@@ -274,5 +274,106 @@ def data_trickle_cannot_keep_a_session():
     eq(k.count("alice"), 0, "messages stored")
 
 
+# ---------------------------------------------------------------- password guessing
+
+def guesser(k, src, until, out):
+    """SMTP AUTH with a wrong password from src, again and again until the
+    monotonic time until; counts the replies by code in out."""
+    while time.monotonic() < until:
+        try:
+            c = k.connect(src=src, timeout=40)
+            c.ok("EHLO guesser.example.org", 250)
+            r = c.cmd("AUTH PLAIN " + kt.sasl_plain("alice", "guess%f" % time.monotonic()), timeout=40)
+            out[r.code] = out.get(r.code, 0) + 1
+            c.close()
+            if r.code == 454:
+                time.sleep(0.5)
+        except (OSError, kt.Closed, AssertionError):
+            time.sleep(0.2)
+
+
+@test(timeout=90)
+def guessing_from_100_addresses_stays_near_one_address_rate():
+    # clients may log in without TLS here
+    k = kt.KotakTls(users=("alice",), protos=("smtp",), lists={"cleartext_auth_net": ["127.0.0.0/8"]})
+    kt.after_test(k.cleanup)
+    # alice logged in before from her address: the guessers must not lock her out
+    c = k.session(src="127.0.7.1")
+    c.ok("AUTH PLAIN " + kt.sasl_plain("alice", kt.DEFAULT_PASSWORD), 235)
+    c.close()
+    t0 = time.monotonic()
+    out = {}
+    ts = [threading.Thread(target=guesser, args=(k, "127.0.8.%d" % (i + 1), t0 + 20, out), daemon=True)
+          for i in range(100)]
+    for t in ts:
+        t.start()
+    kt.wait_for(lambda: out.get(454), 15, what="a guess refused over the shared budget")
+    c = k.session(src="127.0.7.1", timeout=10)
+    t1 = time.monotonic()
+    c.ok("AUTH PLAIN " + kt.sasl_plain("alice", kt.DEFAULT_PASSWORD), 235)
+    check(time.monotonic() - t1 < 5, "alice's login from her usual address took %.1f s" % (time.monotonic() - t1))
+    c.close()
+    for t in ts:
+        t.join(60)
+    checked = k.log().count("auth failed ip=127.0.8.")
+    # shared budget: a burst of 5, then one per 12 s: 6 or 7 in 20 s (was about 400)
+    check(checked <= 12, "%d passwords checked from 100 addresses in 20 s" % checked)
+    check(out.get(454, 0) > 0, "no guess was refused: %r" % out)
+
+
+@test(timeout=60)
+def unknown_recipients_cost_growing_delays():
+    k = kt.Kotak(users=("alice",))
+    kt.after_test(k.cleanup)
+    c = k.session(timeout=30)
+    c.ok("MAIL FROM:<x@example.org>", 250)
+    t0 = time.monotonic()
+    for i in range(3):
+        c.ok("RCPT TO:<nobody%d@%s>" % (i, kt.DOMAIN), 550, timeout=30)
+    took = time.monotonic() - t0
+    # 1 + 2 + 3 seconds
+    check(took >= 5, "3 unknown recipients answered in %.1f s (want a growing delay)" % took)
+    c.ok("RCPT TO:<alice@%s>" % kt.DOMAIN, 250, timeout=30)
+    c.ok("DATA", 354)
+    c.send(kt.dot_stuff(kt.msg("after probes")) + b".\r\n")
+    eq(c.reply(timeout=15).code, 250, "the message after the unknown recipients")
+
+
+@test
+def users_file_rounds_capped_at_load():
+    k = kt.Kotak(users=("alice",), start=False)
+    kt.after_test(k.cleanup)
+    with open(k.users_file, "a") as f:
+        f.write("# a costly one\nbob:$6$rounds=2000000$saltsalt$" + "x" * 86 + "\n")
+    r = kt.run_kotak(["-c", k.conf, "-t"])
+    err = (r.stdout + r.stderr).decode()
+    eq(r.returncode, 1, "kotak -t with rounds=2000000 (%s)" % err.strip())
+    check("%s:3:" % k.users_file in err and "rounds" in err, "error does not name file:line: %r" % err)
+    with open(k.users_file, "w") as f:
+        f.write("bob:$6$rounds=20000$saltsalt$" + "x" * 86 + "\n")
+    eq(kt.run_kotak(["-c", k.conf, "-t"]).returncode, 0, "kotak -t with rounds=20000")
+
+
+@test
+def pop3_over_the_shared_budget_gets_sys_temp():
+    if not have("pop3"):
+        raise kt.Skip("kotak built without POP3")
+    k = kt.KotakTls(users=("alice",), protos=("smtp", "pop3"), main={"auth_fail_rate": 1},
+                    lists={"cleartext_auth_net": ["127.0.0.0/8"]})
+    kt.after_test(k.cleanup)
+    p = k.connect(proto="pop3", src="127.0.9.1", greet=False)
+    p.line()
+    p.send(b"USER alice\r\nPASS wrong\r\n")
+    check(p.line().startswith("+OK"), "USER")
+    check(p.line(timeout=15).startswith("-ERR [AUTH]"), "a first wrong password is checked")
+    q = k.connect(proto="pop3", src="127.0.9.2", greet=False)
+    q.line()
+    q.send(b"USER alice\r\nPASS %s\r\n" % kt.DEFAULT_PASSWORD.encode())
+    check(q.line().startswith("+OK"), "USER")
+    ln = q.line(timeout=15)
+    check(ln.startswith("-ERR [SYS/TEMP]"), "a stranger's password over the budget (1 a minute): %r" % ln)
+    eq(k.log().count("auth failed"), 1, "passwords checked and failed")
+
+
 if __name__ == "__main__":
     sys.exit(kt.main())
