@@ -153,6 +153,13 @@ asan: build/config.h
 	$(if $(BEARSSL_LIB),BEARSSL_SRC=$(BEARSSL_SRC) scripts/bearssl.sh lib build-asan/bearssl gcc ar -O1 -g -fsanitize=address$(,)undefined -DBR_LE_UNALIGNED=0 -DBR_BE_UNALIGNED=0)
 	gcc $(KOTAK_CFLAGS) $(ASAN_FLAGS) -o build-asan/kotak $(SRCS) $(if $(BEARSSL_LIB),build-asan/bearssl/libbearssl.a)
 
+# IMAP stays default n until its selected state works; make test builds
+# it on (configs/imap_defconfig) and runs the IMAP tests against it.
+imap-builds:
+	@$(MAKE) --no-print-directory cross ARCH=x86_64 XCONFIG=imap
+	@test -f build-asan/bearssl/libbearssl.a || ! test -n "$(BEARSSL_LIB)" || $(MAKE) --no-print-directory asan
+	gcc -Ibuild-x86_64-imap $(KOTAK_CFLAGS) $(ASAN_FLAGS) -o build-asan/kotak-imap $(SRCS) $(if $(BEARSSL_LIB),build-asan/bearssl/libbearssl.a)
+
 # Build tools first (fresh Debian 12, as root): musl-gcc, kconfiglib.
 deps:
 	@tests/deps.sh
@@ -178,4 +185,4 @@ clean:
 # Cross builds, qemu tests and the size gate (issue 6) live in mk/.
 -include $(wildcard mk/*.mk)
 
-.PHONY: FORCE deps all defconfig menuconfig savedefconfig size install unit asan test lint run clean
+.PHONY: FORCE deps all imap-builds defconfig menuconfig savedefconfig size install unit asan test lint run clean

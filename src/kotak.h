@@ -209,6 +209,7 @@ struct proto {
 
 #include "smtp_in.h"
 #include "pop3.h"
+#include "imap.h"
 
 struct conn {
 	int	 fd;		/* -1: free slot */
@@ -226,6 +227,7 @@ struct conn {
 	union {
 		struct smtp_sess smtp;
 		struct pop3_sess pop3;
+		struct imap_sess imap;
 	} u;
 };
 extern struct conn conns[CONFIG_MAX_CONNS];

@@ -36,6 +36,19 @@ fi
 tally "integration (static binary)" tests/run.sh --bin ./kotak --label static
 tally "integration (ASan+UBSan)" env ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 tests/run.sh --bin build-asan/kotak --label asan
+# IMAP (default n until its selected state works): built on, its tests
+# run against it, static and ASan+UBSan.
+if make --no-print-directory imap-builds >build/imap-builds.log 2>&1; then
+	tally "integration IMAP=y (static)" tests/run.sh --bin build-x86_64-imap/kotak --label imap \
+		tests/integ/test_imap.py
+	tally "integration IMAP=y (ASan+UBSan)" env ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 tests/run.sh --bin build-asan/kotak-imap \
+		--label imap-asan tests/integ/test_imap.py
+else
+	tail -n 20 build/imap-builds.log
+	echo "FAIL build with IMAP=y (make imap-builds)"
+	F=$((F + 1))
+fi
 # Router targets (README "Cross builds"), in CI (CI=true) or with KOTAK_CROSS=1:
 # mips big-endian musl under qemu-user, the soft-float build on an FPU-less
 # 24Kc, and the 300 KiB size gate.  Toolchains are cached in /var/cache/kotak.
