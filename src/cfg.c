@@ -54,6 +54,9 @@ static const struct opt main_opts[] = {
 	{ "queue_lifetime", T_INT, S(queue_lifetime), 0, 100 * 86400 },
 	{ "delay_warning", T_INT, S(delay_warning), 0, 100 * 86400 },
 	{ "relay_tls_fallback", T_INT, S(relay_tls_fallback), 0, 1 },
+	{ "relay_connect_timeout", T_INT, S(relay_connect_timeout), 1, 3600 },
+	{ "relay_greeting_timeout", T_INT, S(relay_greeting_timeout), 1, 3600 },
+	{ "relay_attempt_timeout", T_INT, S(relay_attempt_timeout), 1, 86400 },
 	{ "ca_file", T_STR, S(ca_file), 0, 0 },
 	{ NULL, 0, 0, 0, 0, 0 }
 };
@@ -270,6 +273,9 @@ cfg_defaults(struct cfg *c)
 	c->login_timeout = 60;
 	c->auth_fail_rate = 5;
 	c->relay_port = 25;
+	c->relay_connect_timeout = 30;	/* Postfix smtp_connect_timeout */
+	c->relay_greeting_timeout = 300;	/* smtp_helo_timeout */
+	c->relay_attempt_timeout = 600;
 	c->retry_min = 300;	/* Postfix minimal_backoff_time */
 	c->retry_max = 4000;	/* maximal_backoff_time */
 	c->queue_lifetime = 432000;	/* maximal_queue_lifetime: 5 days */

@@ -123,6 +123,8 @@ struct cfg {
 	int	 retry_min, retry_max, queue_lifetime;	/* seconds */
 	int	 delay_warning;	/* seconds in the queue before the sender is told once; 0 never */
 	int	 relay_tls_fallback;		/* MX TLS handshake failed: retry it in cleartext */
+	int	 relay_connect_timeout, relay_greeting_timeout;	/* seconds, per address */
+	int	 relay_attempt_timeout;		/* seconds over all MX hosts, before MAIL */
 	struct cfg_route route[1 + MAX_ROUTES];	/* [0]: config kotak's (every other domain) */
 	int	 nroute;			/* config route sections, route[1..nroute] */
 	char	 ca_file[PATH_MAX_K];

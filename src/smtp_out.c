@@ -56,7 +56,15 @@
 #define REPLY_LINES	100	/* most lines in one reply */
 #define MSGS		(CONFIG_RELAY_SLOTS * 4)	/* messages in hand */
 #define DOMS		64	/* domains per message and round */
-#define CONNECT_WAIT	30
+/* One slow destination must never take every slot: it gets at most half
+ * (Postfix's per-destination concurrency, in small). */
+#define DEST_MAX	((CONFIG_RELAY_SLOTS + 1) / 2)
+/* One attempt (a domain of a message, before MAIL) tries at most this many
+ * addresses and sessions over all its MX hosts, as Postfix's
+ * smtp_mx_address_limit and smtp_mx_session_limit, and spends at most
+ * option relay_attempt_timeout on them. */
+#define ADDR_LIMIT	5
+#define SESS_LIMIT	2
 
 /* every state before ST_MAIL is "no transaction yet": a failure there
  * moves on to the next address */
@@ -72,6 +80,7 @@ struct rmsg {
 	int	 active;	/* slots working on it */
 	int	 done;		/* every domain of this round claimed */
 	int	 more;		/* work left for an immediate next round */
+	int	 blocked;	/* what is left waits for a busy destination (DEST_MAX) */
 	int	 settled;	/* recipients sent or bounced in this round */
 	off_t	 roff;		/* envelope line where the domain search goes on */
 	off_t	 resume;	/* a domain's next RCPT_MAX recipients start here; 0 none */
@@ -81,6 +90,8 @@ struct rmsg {
 
 struct rslot {
 	int	 st, fd, qfd, implicit, tried, esmtp, size_ok, lines;
+	int	 sessions;	/* connected, then failed before MAIL */
+	time_t	 astart;	/* the attempt began (its time bound) */
 	unsigned gen, pgen;	/* fd generation, and the one select() saw */
 	int	 nrcpt, ri, nok, bol;
 	struct rmsg *m;
@@ -241,6 +252,16 @@ slot_close(struct rslot *s)
 
 /* ---- sending ---- */
 
+/* The deadline secs from now; before the transaction, within the
+ * attempt's bound (relay_attempt_timeout over all MX hosts). */
+static void
+wait_for(struct rslot *s, int secs)
+{
+	s->deadline = now + secs;
+	if (s->st < ST_MAIL && s->deadline > s->astart + cfg.relay_attempt_timeout)
+		s->deadline = s->astart + cfg.relay_attempt_timeout;
+}
+
 static void
 enter(struct rslot *s, int st)
 {
@@ -249,7 +270,7 @@ enter(struct rslot *s, int st)
 
 	s->st = st;
 	s->lines = 0;
-	s->deadline = now + cfg.timeout;
+	wait_for(s, st == ST_EHLO || st == ST_HELO ? cfg.relay_greeting_timeout : cfg.timeout);
 	switch (st) {
 	case ST_EHLO:
 		s->ext = s->size_ok = 0;
@@ -425,7 +446,7 @@ conn_start(struct rslot *s, int i)
 	}
 	setsockopt(s->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	s->st = ST_CONN;
-	s->deadline = now + CONNECT_WAIT;
+	wait_for(s, cfg.relay_connect_timeout);
 	return 0;
 }
 
@@ -462,6 +483,12 @@ static void
 next_addr(struct rslot *s)
 {
 	slot_close(s);
+	if (s->tried >= ADDR_LIMIT || s->sessions >= SESS_LIMIT || now - s->astart >= cfg.relay_attempt_timeout) {
+		log_info("%s: %s: attempt ends after %d address(es), %d session(s), %llds", s->m->qid,
+		    s->domain, s->tried, s->sessions, (long long)(now - s->astart));
+		dest_fail(s, RS_DEFER, s->why[0] ? s->why : "451 4.4.1 no mail server reachable");
+		return;
+	}
 	while (s->ai < s->na)
 		if (conn_start(s, s->ai++) == 0)
 			return;
@@ -965,16 +992,32 @@ finish(struct rslot *s)
 	s->qfd = -1;
 	s->st = ST_FREE;
 	s->m->active--;
+	for (i = 0; i < MSGS; i++)	/* a destination may have a free place now */
+		msgs[i].blocked = 0;
+}
+
+/* Has destination d (a domain, or its route's smarthost) DEST_MAX slots? */
+static int
+dest_busy(const char *d)
+{
+	int i, n = 0, rt = cfg_route_for(d), sh = cfg.route[rt].smarthost[0] != 0;
+
+	for (i = 0; i < CONFIG_RELAY_SLOTS; i++)
+		if (slots[i].st != ST_FREE && slots[i].sh == sh &&
+		    (sh ? slots[i].rt == rt : strcaseeq(slots[i].domain, d)))
+			n++;
+	return n >= DEST_MAX;
 }
 
 /* Take the next domain of m not yet claimed in this round into slot s.
- * 1: the slot works, 0: m has nothing more this round. */
+ * 1: the slot works, 0: m has nothing more this round, or (m->blocked)
+ * only domains whose destination is busy. */
 static int
 claim(struct rmsg *m, struct rslot *s)
 {
 	char l[ADDR_MAX + USER_MAX + 16], *d;
 	struct qenv e;
-	off_t off, lead;
+	off_t off, lead, skip = 0;
 	unsigned h;
 	int n, i, fd;
 
@@ -983,11 +1026,16 @@ claim(struct rmsg *m, struct rslot *s)
 		return 0;
 	}
 	if ((off = m->resume) != 0) {	/* the same domain, its next RCPT_MAX recipients */
-		m->resume = 0;
 		if (queue_line(fd, off, l, sizeof(l)) > 0 && (d = strrchr(l, '@')) != NULL) {
-			d++;
+			if (dest_busy(++d)) {
+				close(fd);
+				m->blocked = 1;
+				return 0;
+			}
+			m->resume = 0;
 			goto take;
 		}
+		m->resume = 0;
 	}
 	for (off = m->roff; (n = queue_line(fd, off, l, sizeof(l))) > 0 && l[0]; off += n) {
 		if (strncmp(l, "R - ! ", 6) || (d = strrchr(l, '@')) == NULL)
@@ -997,14 +1045,19 @@ claim(struct rmsg *m, struct rslot *s)
 			;
 		if (i < m->ndh)
 			continue;
+		if (dest_busy(d)) {	/* later, when a slot frees: the search restarts here */
+			skip = skip ? skip : off;
+			continue;
+		}
 		if (m->ndh == DOMS) {
 			m->more = 1;
 			break;
 		}
 		m->dh[m->ndh++] = h;
-		m->roff = off + n;
+		m->roff = skip ? skip : off + n;
 take:
 		memset(s, 0, offsetof(struct rslot, r));
+		s->astart = now;
 		s->qfd = fd;
 		s->e = e;
 		s->m = m;
@@ -1030,6 +1083,11 @@ take:
 		return 1;
 	}
 	close(fd);
+	if (skip) {
+		m->roff = skip;
+		m->blocked = 1;
+		return 0;
+	}
 	m->done = 1;
 	return 0;
 }
@@ -1160,7 +1218,7 @@ smtp_out_run(void)
 
 	for (j = 0; j < MSGS; j++) {
 		struct rmsg *m = &msgs[j];
-		for (i = 0; i < CONFIG_RELAY_SLOTS && m->qid[0] && !m->done; i++) {
+		for (i = 0; i < CONFIG_RELAY_SLOTS && m->qid[0] && !m->done && !m->blocked; i++) {
 			s = &slots[i];
 			if (s->st != ST_FREE || !claim(m, s))
 				continue;
@@ -1175,7 +1233,9 @@ smtp_out_run(void)
 				dest_fail(s, RS_BOUNCE, "501 5.1.3 bad address literal");
 			}
 		}
-		if (m->qid[0] && m->done && !m->active)
+		/* done, or only waiting for a busy destination while other
+		 * messages wait for a place: back to the queue, tried later */
+		if (m->qid[0] && (m->done || (m->blocked && wcount)) && !m->active)
 			msg_finish(m);
 	}
 	/* after msg_finish freed places: smtp_out_next() then sees the work,
@@ -1235,7 +1295,8 @@ smtp_out_io(fd_set *rd, fd_set *wr)
 				continue;
 			}
 			s->st = ST_GREET;
-			s->deadline = now + cfg.timeout;
+			s->sessions++;
+			wait_for(s, cfg.relay_greeting_timeout);
 #if ENABLE_TLS
 			if (s->sh && RT(s)->sh_tls == SH_TLS_IMPLICIT)
 				tls_begin(s);
@@ -1287,7 +1348,7 @@ smtp_out_next(void)
 		if (slots[i].st != ST_FREE && slots[i].deadline && (!t || slots[i].deadline < t))
 			t = slots[i].deadline;
 		for (j = 0; j < MSGS && slots[i].st == ST_FREE; j++)
-			if (msgs[j].qid[0] && !msgs[j].done)
+			if (msgs[j].qid[0] && !msgs[j].done && !msgs[j].blocked)
 				return now;	/* work for a free slot */
 	}
 	return t;
