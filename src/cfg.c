@@ -58,6 +58,7 @@ static const struct opt main_opts[] = {
 	{ "relay_greeting_timeout", T_INT, S(relay_greeting_timeout), 1, 3600 },
 	{ "relay_attempt_timeout", T_INT, S(relay_attempt_timeout), 1, 86400 },
 	{ "ca_file", T_STR, S(ca_file), 0, 0 },
+	{ "enabled", T_INT, S(enabled), 0, 1 },	/* for the init scripts only */
 	{ NULL, 0, 0, 0, 0, 0 }
 };
 /* the smarthost options: config kotak's go to route[0], a config route's to its own */

@@ -66,6 +66,7 @@ void	 log_warn(const char *, ...) __attribute__((format(printf, 1, 2)));	/* + st
 void	 log_warnx(const char *, ...) __attribute__((format(printf, 1, 2)));
 void	 fatal(const char *, ...) __attribute__((format(printf, 1, 2), noreturn));
 void	 fatalx(const char *, ...) __attribute__((format(printf, 1, 2), noreturn));
+const char *log_recent(unsigned i, time_t *, unsigned long *dropped);	/* RPC: last warnings */
 
 /* net.c */
 struct net {
@@ -128,6 +129,7 @@ struct cfg {
 	struct cfg_route route[1 + MAX_ROUTES];	/* [0]: config kotak's (every other domain) */
 	int	 nroute;			/* config route sections, route[1..nroute] */
 	char	 ca_file[PATH_MAX_K];
+	int	 enabled;			/* option enabled: read by the init scripts, not here */
 	struct cfg_listen listen[CONFIG_MAX_LISTEN];
 	int	 nlisten;
 	struct cfg_alias alias[CONFIG_MAX_ALIASES];
@@ -146,6 +148,8 @@ const char *users_find(const char *name);	/* canonical name or NULL */
 const char *users_hash(const char *canonical);
 int	 users_cmd(const char *path, int argc, char **argv);
 int	 user_name_ok(const char *);
+int	 users_edit(const char *path, int op, const char *name, const char *pw, char *err, size_t);
+const char *users_name(int i);		/* the i-th user loaded, or NULL */
 
 /* auth.c: logins for every protocol, with the brakes on failures. */
 const char *auth_check(const char *ip, const char *user, const char *pass);	/* canonical name or NULL */
@@ -281,6 +285,7 @@ void	 loop_timer_set(struct loop_timer *, int secs);
 void	 loop_timer_stop(struct loop_timer *);
 int	 listen_apply(const struct cfg *);	/* open/close listeners to match the config */
 void	 listen_close_all(void);
+int	 listen_is_open(const struct cfg_listen *);
 extern volatile int loop_quit;
 
 /* queue.c: the spool and local delivery. */
@@ -302,6 +307,16 @@ int	 submit_sendmail(const char *cfg_path, int argc, char **argv);	/* sendmail(1
 int	 queue_cmd(int argc, char **argv);	/* argv: "queue", "list" [-j] | "del" ID | "flush" */
 void	 pidfile_create(void);			/* daemon: data_dir/kotak.pid, locked while it runs */
 void	 pidfile_remove(void);
+pid_t	 pidfile_running(void);			/* the daemon of this data_dir, 0 if none */
+int	 queue_del(const char *qid, char *err, size_t);
+extern char submit_qid[QID_LEN + 1];		/* the last message kotak sendmail queued */
+
+/* rpc.c and ctl.c: `kotak rpc` (web UIs, rpcd) and the daemon's status socket (Kconfig RPC). */
+int	 rpc_cmd(const char *cfg_path, int argc, char **argv);
+void	 ctl_open(void);
+int	 ctl_fds(fd_set *rd, int maxfd);
+void	 ctl_io(fd_set *rd);
+int	 ctl_query(pid_t pid, char *buf, size_t n);	/* the daemon's status object: length or -1 */
 
 /* For the relay and bounces: a queue file's envelope, opened O_RDWR. */
 struct qenv {

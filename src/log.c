@@ -16,6 +16,27 @@
 static int log_fd = 2;
 static int log_sys;
 static unsigned long dropped;
+#if ENABLE_RPC
+/* The last warnings and errors, for the status socket (ctl.c). */
+#define RECENT	8
+static struct {
+	time_t	 t;
+	char	 s[160];
+} recent[RECENT];
+static unsigned nrecent;
+
+/* The i-th most recent warning (0: the newest), or NULL. */
+const char *
+log_recent(unsigned i, time_t *t, unsigned long *ndropped)
+{
+	*ndropped = dropped;
+	if (i >= nrecent || i >= RECENT)
+		return NULL;
+	i = (nrecent - 1 - i) % RECENT;
+	*t = recent[i].t;
+	return recent[i].s;
+}
+#endif
 
 void
 log_init(int to_syslog)
@@ -53,7 +74,7 @@ static void
 log_emit(int pri, const char *fmt, va_list ap, int err)
 {
 	char line[1024];
-	int n = 0, m;
+	int n = 0, m, msg;
 
 	if (log_sys)	/* facility mail (2) */
 		n = snprintf(line, sizeof(line), "<%d>kotak[%d]: ", 16 + pri, (int)getpid());
@@ -62,6 +83,7 @@ log_emit(int pri, const char *fmt, va_list ap, int err)
 	if (dropped)
 		n += snprintf(line + n, sizeof(line) - n, "(%lu log lines dropped) ", dropped);
 	m = vsnprintf(line + n, sizeof(line) - n, fmt, ap);
+	msg = n;
 	n = m < 0 ? n : n + m;
 	if (n > (int)sizeof(line) - 2)
 		n = sizeof(line) - 2;
@@ -69,6 +91,15 @@ log_emit(int pri, const char *fmt, va_list ap, int err)
 		n += snprintf(line + n, sizeof(line) - n, ": %s", strerror(err));
 	if (n > (int)sizeof(line) - 2)
 		n = sizeof(line) - 2;
+#if ENABLE_RPC
+	if (pri <= 4) {
+		unsigned k = nrecent++ % RECENT;
+		recent[k].t = time(NULL);
+		snprintf(recent[k].s, sizeof(recent[k].s), "%.*s", n - msg, line + msg);
+	}
+#else
+	(void)msg;
+#endif
 	if (!log_sys)
 		line[n++] = '\n';
 	if (write(log_fd, line, n) == n)

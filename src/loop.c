@@ -242,6 +242,17 @@ listen_apply(const struct cfg *c)
 	return r;
 }
 
+int
+listen_is_open(const struct cfg_listen *l)
+{
+	int i;
+
+	for (i = 0; i < nlst; i++)
+		if (lst[i].fd >= 0 && !memcmp(&lst[i].l, l, sizeof(*l)))
+			return 1;
+	return 0;
+}
+
 void
 listen_close_all(void)
 {
@@ -353,6 +364,9 @@ loop_run(void)
 				maxfd = lst[i].fd;
 		}
 		next = queue_next();
+#if ENABLE_RPC
+		maxfd = ctl_fds(&rd, maxfd);
+#endif
 #if ENABLE_RELAY
 		maxfd = dns_fds(&rd, &wr, maxfd);
 		maxfd = smtp_out_fds(&rd, &wr, maxfd);
@@ -421,6 +435,9 @@ loop_run(void)
 				if (c->fd >= 0 && !c->tls && FD_ISSET(c->fd, &wr))
 					conn_write(c);
 			}
+#if ENABLE_RPC
+			ctl_io(&rd);
+#endif
 #if ENABLE_RELAY
 			dns_io(&rd, &wr);
 			smtp_out_io(&rd, &wr);

@@ -29,7 +29,11 @@ usage(void)
 	    "       kotak [-c FILE] user add|passwd|del NAME | user list\n"
 	    "       kotak [-c FILE] cert       certificate path and SHA-256 fingerprint\n"
 	    "       kotak [-c FILE] sendmail [-t] [-i] [-f sender] [-F name] [rcpt ...]\n"
-	    "       kotak [-c FILE] queue list [-j] | queue del ID | queue flush\n");
+	    "       kotak [-c FILE] queue list [-j] | queue del ID | queue flush\n"
+#if ENABLE_RPC
+	    "       kotak [-c FILE] rpc list | rpc call METHOD < ARGUMENTS.json\n"
+#endif
+	    );
 	exit(2);
 }
 
@@ -51,6 +55,9 @@ main_reload(void)
 
 	if (cfg_load(cfg_path, &next, err, sizeof(err)) < 0) {
 		log_warnx("reload: %s (keeping the old config)", err);
+		/* a user added meanwhile (kotak rpc) still counts */
+		if (users_load(cfg.users_file, err, sizeof(err)) < 0)
+			log_warnx("reload: %s", err);
 		return;
 	}
 	if (strcmp(next.data_dir, cfg.data_dir))
@@ -118,6 +125,11 @@ main(int argc, char **argv)
 	}
 	if (optind < argc && !strcmp(argv[optind], "sendmail"))
 		return submit_sendmail(cfg_path, argc - optind, argv + optind);
+#if ENABLE_RPC
+	/* before the config is loaded: rpc answers in JSON, even about that */
+	if (optind < argc && !strcmp(argv[optind], "rpc"))
+		return rpc_cmd(cfg_path, argc - optind, argv + optind);
+#endif
 	if (cfg_load(cfg_path, &cfg, err, sizeof(err)) < 0) {
 		fprintf(stderr, "kotak: %s\n", err);
 		return 1;
@@ -170,6 +182,9 @@ main(int argc, char **argv)
 	if (queue_init() < 0)
 		fatalx("cannot use data_dir %s", cfg.data_dir);
 	pidfile_create();
+#if ENABLE_RPC
+	ctl_open();
+#endif
 	mbox_recover_all();	/* dotlocks of a crash: before any reader */
 #if ENABLE_POP3
 	mailbox_recover_all();

@@ -24,6 +24,7 @@
  * and is never signalled, so a reused pid cannot get our SIGUSR1.
  */
 #include "kotak.h"
+#include "json.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -48,6 +49,7 @@
 #define TRL_LEN		31		/* "KOTAK-END %020lld\n" */
 
 static char qdir[PATH_MAX_K + 16], tdir[PATH_MAX_K + 16];
+char submit_qid[QID_LEN + 1];
 
 static void
 spool_paths(void)
@@ -106,7 +108,7 @@ pidfile_remove(void)
 }
 
 /* The pid of the daemon using this data_dir, or 0 when none runs. */
-static pid_t
+pid_t
 pidfile_running(void)
 {
 	struct flock fl;
@@ -854,6 +856,7 @@ submit_sendmail(const char *cfg_path, int argc, char **argv)
 		log_info("%s: queued from=<%s> size=%lld nrcpt=%d uid=%u (sendmail)", qid, sender,
 		    dr.written, nrcpt, (unsigned)getuid());
 	}
+	strlcpy_k(submit_qid, qid, sizeof(submit_qid));	/* for kotak rpc test_mail */
 	pid = pidfile_running();
 	if (pid > 0 && kill(pid, SIGUSR1) < 0)
 		pid = 0;
@@ -882,54 +885,6 @@ qid_ok(const char *s)
 		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f') || (s[i] >= 'A' && s[i] <= 'F')))
 			return 0;
 	return s[QID_LEN] == '\0';
-}
-
-/* A JSON string: quotes, backslashes and control characters escaped,
- * bytes that are not UTF-8 as U+FFFD. */
-static void
-json_str(const char *s)
-{
-	const unsigned char *p = (const unsigned char *)s;
-
-	putchar('"');
-	while (*p) {
-		int k = 0, i;
-
-		if (*p == '"' || *p == '\\') {
-			printf("\\%c", *p++);
-			continue;
-		}
-		if (*p < 0x20 || *p == 0x7f) {
-			printf("\\u%04x", *p++);
-			continue;
-		}
-		if (*p < 0x80) {
-			putchar(*p++);
-			continue;
-		}
-		if (*p >= 0xc2 && *p <= 0xdf)
-			k = 1;
-		else if (*p >= 0xe0 && *p <= 0xef)
-			k = 2;
-		else if (*p >= 0xf0 && *p <= 0xf4)
-			k = 3;
-		for (i = 1; k && i <= k; i++)
-			if ((p[i] & 0xc0) != 0x80)
-				k = 0;
-		/* overlongs and surrogates */
-		if (k == 2 && ((p[0] == 0xe0 && p[1] < 0xa0) || (p[0] == 0xed && p[1] >= 0xa0)))
-			k = 0;
-		if (k == 3 && ((p[0] == 0xf0 && p[1] < 0x90) || (p[0] == 0xf4 && p[1] >= 0x90)))
-			k = 0;
-		if (!k) {
-			fputs("\\ufffd", stdout);
-			p++;
-			continue;
-		}
-		fwrite(p, 1, k + 1, stdout);
-		p += k + 1;
-	}
-	putchar('"');
 }
 
 static void
@@ -994,7 +949,7 @@ list_one(const char *qid, int json, int first)
 	if (json) {
 		printf("%s{\"id\":\"%s\",\"arrival\":%lld,\"size\":%lld,\"sender\":", first ? "" : ",\n ",
 		    qid, arrival, size);
-		json_str(sender);
+		json_str(stdout, sender);
 		printf(",\"next_attempt\":%lld,\"recipients\":[", (long long)st.st_mtime);
 	} else {
 		printf("%s  %s  %8lld  <%s>  next %s  ->", qid, a, size, sender, nx);
@@ -1011,10 +966,10 @@ list_one(const char *qid, int json, int first)
 		*orig++ = '\0';
 		if (json) {
 			printf("%s{\"address\":", nr ? "," : "");
-			json_str(orig);
+			json_str(stdout, orig);
 			if (strcmp(user, "!")) {
 				printf(",\"user\":");
-				json_str(user);
+				json_str(stdout, user);
 				printf(",\"remote\":false}");
 			} else {
 				printf(",\"user\":null,\"remote\":true}");
@@ -1076,6 +1031,27 @@ queue_list(int json)
 	return fflush(stdout) == 0 ? 0 : 1;
 }
 
+/* Remove one queued message: 0, or -1 with the reason in err. */
+int
+queue_del(const char *qid, char *err, size_t errlen)
+{
+	char p[PATH_MAX_K + 40];
+
+	spool_paths();
+	if (!qid_ok(qid)) {
+		snprintf(err, errlen, "'%.40s' is not a queue id (16 hex digits)", qid);
+		return -1;
+	}
+	snprintf(p, sizeof(p), "%s/%s", qdir, qid);
+	if (unlink(p) < 0) {
+		snprintf(err, errlen, "%s: %s", qid, errno == ENOENT ? "no such message in the queue" : strerror(errno));
+		return -1;
+	}
+	fsync_dir(qdir);
+	log_info("%s: removed by kotak queue del (uid %u)", qid, (unsigned)getuid());
+	return 0;
+}
+
 int
 queue_cmd(int argc, char **argv)
 {
@@ -1088,18 +1064,10 @@ queue_cmd(int argc, char **argv)
 	if (argc == 3 && !strcmp(argv[1], "list") && !strcmp(argv[2], "-j"))
 		return queue_list(1);
 	if (argc == 3 && !strcmp(argv[1], "del")) {
-		if (!qid_ok(argv[2])) {
-			fprintf(stderr, "kotak: queue del: '%.40s' is not a queue id (16 hex digits)\n", argv[2]);
+		if (queue_del(argv[2], p, sizeof(p)) < 0) {
+			fprintf(stderr, "kotak: queue del: %s\n", p);
 			return 1;
 		}
-		snprintf(p, sizeof(p), "%s/%s", qdir, argv[2]);
-		if (unlink(p) < 0) {
-			fprintf(stderr, "kotak: queue del %s: %s\n", argv[2],
-			    errno == ENOENT ? "no such message in the queue" : strerror(errno));
-			return 1;
-		}
-		fsync_dir(qdir);
-		log_info("%s: removed by kotak queue del (uid %u)", argv[2], (unsigned)getuid());
 		return 0;
 	}
 	if (argc == 2 && !strcmp(argv[1], "flush")) {

@@ -491,6 +491,106 @@ tls_cert_cmd(void)
 	return 0;
 }
 
+#if ENABLE_RPC
+/* DER: a TLV of tag at p (n bytes there): its content in *c, *cl; the
+ * bytes of the whole TLV, or 0. */
+static size_t
+tlv(const unsigned char *p, size_t n, int tag, const unsigned char **c, size_t *cl)
+{
+	size_t h = 2, l;
+
+	if (n < 2 || p[0] != tag)
+		return 0;
+	l = p[1];
+	if (l == 0x81 && n > 2)
+		l = p[2], h = 3;
+	else if (l == 0x82 && n > 3)
+		l = (size_t)p[2] << 8 | p[3], h = 4;
+	else if (l >= 0x80)
+		return 0;
+	if (l > n - h)
+		return 0;
+	*c = p + h;
+	*cl = l;
+	return h + l;
+}
+
+struct dn_buf {
+	unsigned char b[1024];
+	size_t	 n;
+};
+
+static void
+dn_grab(void *ctx, const void *d, size_t n)
+{
+	struct dn_buf *x = ctx;
+
+	if (n > sizeof(x->b) - x->n)
+		n = sizeof(x->b) - x->n;
+	memcpy(x->b + x->n, d, n);
+	x->n += n;
+}
+
+/* A Name's CN, C, L, ST, O and OU attributes (OID 2.5.4.x) as "CN=a, O=b". */
+static void
+dn_text(const unsigned char *p, size_t n, char *out, size_t on)
+{
+	static const struct { unsigned char oid; char name[3]; } at[] = {
+		{ 3, "CN" }, { 6, "C" }, { 7, "L" }, { 8, "ST" }, { 10, "O" }, { 11, "OU" }
+	};
+	const unsigned char *set, *seq, *oid, *v;
+	size_t sl, ql, ol, vl, k, o = 0, u;
+
+	*out = '\0';
+	(void)tlv(p, n, 0x30, &p, &n);	/* into the Name's SEQUENCE, if it is there */
+	for (; n && (u = tlv(p, n, 0x31, &set, &sl)) != 0 && o < on; p += u, n -= u) {
+		if (!tlv(set, sl, 0x30, &seq, &ql) || (u = tlv(seq, ql, 0x06, &oid, &ol)) == 0)
+			break;
+		v = seq + u;
+		vl = ql - u;
+		if (ol != 3 || oid[0] != 0x55 || oid[1] != 0x04 || vl < 2 || !tlv(v, vl, v[0], &v, &vl))
+			continue;
+		for (k = 0; k < sizeof(at) / sizeof(at[0]) && at[k].oid != oid[2]; k++)
+			;
+		if (k < sizeof(at) / sizeof(at[0]))
+			o += snprintf(out + o, on - o, "%s%s=%.*s", o ? ", " : "", at[k].name, (int)vl, v);
+	}
+}
+
+/* The certificate in use (configured, or the self-signed one): 0, 1 when
+ * there is none yet (the daemon makes it at its first start), -1. */
+int
+tls_cert_info(struct tls_certinfo *ci, char *err, size_t errlen)
+{
+	static struct tls_cred c;
+	static struct dn_buf dn;
+	char keyp[PATH_MAX_K + 16];
+	br_x509_decoder_context xc;
+	br_sha256_context sh;
+
+	cred_paths(ci->path, keyp, sizeof(ci->path));
+	if (!cfg.cert[0] && access(ci->path, F_OK) < 0)
+		return 1;
+	memset(&c, 0, sizeof(c));
+	dn.n = 0;
+	if (pem_each(ci->path, add_cert, &c, err, errlen) < 0)
+		return -1;
+	br_x509_decoder_init(&xc, dn_grab, &dn);
+	if (c.nchain)
+		br_x509_decoder_push(&xc, c.chain[0].data, c.chain[0].data_len);
+	if (!c.nchain || br_x509_decoder_get_pkey(&xc) == NULL) {
+		snprintf(err, errlen, "%s: cannot decode the certificate", ci->path);
+		return -1;
+	}
+	ci->not_after = ((long long)xc.notafter_days - 719528) * 86400 + xc.notafter_seconds;
+	dn_text(dn.b, dn.n, ci->subject, sizeof(ci->subject));
+	br_sha256_init(&sh);
+	br_sha256_update(&sh, c.chain[0].data, c.chain[0].data_len);
+	br_sha256_out(&sh, ci->sha256);
+	return 0;
+}
+#endif
+
 /* ---- sessions ---- */
 
 int

@@ -11,6 +11,13 @@ int	 tls_handshake_done(const struct conn *);
 void	 tls_interest(struct conn *, int *rd, int *wr);
 int	 tls_pending(const struct conn *);		/* records not yet written */
 void	 tls_pump(struct conn *);
+struct tls_certinfo {
+	char	 path[PATH_MAX_K + 16];
+	char	 subject[256];		/* "CN=..., O=..." */
+	long long not_after;		/* Unix time */
+	unsigned char sha256[32];	/* of the DER certificate */
+};
+int	 tls_cert_info(struct tls_certinfo *, char *err, size_t);	/* 0, 1 none yet, -1 */
 #endif
 #if ENABLE_TLS && ENABLE_RELAY
 /* The relay client's TLS (smtp_out.c): an engine from the same pool. */

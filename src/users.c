@@ -125,7 +125,7 @@ users_find(const char *name)
 
 /* Rewrite the file without `skip`, plus `add` if given. */
 static int
-users_rewrite(const char *path, const char *skip, const char *add, int *found)
+users_rewrite(const char *path, const char *skip, const char *add, int *found, char *err, size_t errlen)
 {
 	char tmp[PATH_MAX_K + 16], line[512], copy[512], *name, *hash;
 	FILE *in, *out;
@@ -141,7 +141,7 @@ users_rewrite(const char *path, const char *skip, const char *add, int *found)
 	snprintf(tmp, sizeof(tmp), "%s.tmp%d", path, (int)getpid());
 	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600)) < 0 ||
 	    (out = fdopen(fd, "w")) == NULL) {
-		fprintf(stderr, "kotak: %s: %s\n", tmp, strerror(errno));
+		snprintf(err, errlen, "%s: %s", tmp, strerror(errno));
 		return -1;
 	}
 	/* root edits a file the daemon (option user) reads: keep its owner */
@@ -163,11 +163,49 @@ users_rewrite(const char *path, const char *skip, const char *add, int *found)
 	if (add)
 		fprintf(out, "%s\n", add);
 	if (fflush(out) != 0 || fsync(fd) < 0 || fclose(out) != 0 || rename(tmp, path) < 0) {
-		fprintf(stderr, "kotak: %s: %s\n", path, strerror(errno));
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
 		unlink(tmp);
 		return -1;
 	}
 	return 0;
+}
+
+/* `user add|passwd|del` on the file at path: op 'a', 'p' or 'd'; pw is the
+ * password for 'a' and 'p' (hashed here; it is never stored or logged).
+ * 0, or -1 with the reason in err. */
+int
+users_edit(const char *path, int op, const char *name, const char *pw, char *err, size_t errlen)
+{
+	char salt[17], hash[HASH_MAX], entry[USER_MAX + HASH_MAX + 2];
+	int found;
+
+	if (!user_name_ok(name)) {
+		snprintf(err, errlen, "bad user name '%.64s' (letters, digits, . _ -)", name);
+		return -1;
+	}
+	if (users_load(path, err, errlen) < 0)
+		return -1;
+	if (op == 'a' && users_find(name)) {
+		snprintf(err, errlen, "user %s exists (use user passwd)", name);
+		return -1;
+	}
+	if (op != 'a' && !users_find(name)) {
+		snprintf(err, errlen, "no user %s", name);
+		return -1;
+	}
+	if (op != 'd') {
+		if (!pw || !*pw || has_ctl(pw)) {
+			snprintf(err, errlen, "the password must not be empty nor hold control characters");
+			return -1;
+		}
+		pwhash_salt(salt, sizeof(salt));
+		if (pwhash_make(pw, salt, hash, sizeof(hash)) < 0) {
+			snprintf(err, errlen, "cannot hash the password");
+			return -1;
+		}
+		snprintf(entry, sizeof(entry), "%s:%s", name, hash);
+	}
+	return users_rewrite(path, name, op != 'd' ? entry : NULL, &found, err, errlen);
 }
 
 static int
@@ -185,9 +223,9 @@ read_password(char *pw, size_t n)
 int
 users_cmd(const char *path, int argc, char **argv)
 {
-	char err[300], pw[256], salt[17], hash[HASH_MAX], entry[USER_MAX + HASH_MAX + 2];
+	char err[300], pw[256];
 	const char *cmd = argc > 0 ? argv[0] : "";
-	int found, i;
+	int i, r;
 
 	if (!strcmp(cmd, "list") && argc == 1) {
 		if (users_load(path, err, sizeof(err)) < 0) {
@@ -202,34 +240,24 @@ users_cmd(const char *path, int argc, char **argv)
 		fprintf(stderr, "usage: kotak [-c FILE] user add|passwd|del NAME | user list\n");
 		return 2;
 	}
-	if (!user_name_ok(argv[1])) {
-		fprintf(stderr, "kotak: bad user name '%s' (letters, digits, . _ -)\n", argv[1]);
-		return 1;
+	pw[0] = '\0';
+	if (cmd[0] != 'd' && read_password(pw, sizeof(pw)) < 0) {
+		snprintf(err, sizeof(err), "no password on standard input");
+		r = -1;
+	} else {
+		r = users_edit(path, cmd[0], argv[1], pw, err, sizeof(err));
 	}
-	if (users_load(path, err, sizeof(err)) < 0) {
+	memset(pw, 0, sizeof(pw));
+	if (r < 0) {
 		fprintf(stderr, "kotak: %s\n", err);
 		return 1;
 	}
-	if (!strcmp(cmd, "add") && users_find(argv[1])) {
-		fprintf(stderr, "kotak: user %s exists (use user passwd)\n", argv[1]);
-		return 1;
-	}
-	if (strcmp(cmd, "add") && !users_find(argv[1])) {
-		fprintf(stderr, "kotak: no user %s\n", argv[1]);
-		return 1;
-	}
-	if (strcmp(cmd, "del")) {
-		if (read_password(pw, sizeof(pw)) < 0) {
-			fprintf(stderr, "kotak: no password on standard input\n");
-			return 1;
-		}
-		pwhash_salt(salt, sizeof(salt));
-		if (pwhash_make(pw, salt, hash, sizeof(hash)) < 0)
-			return 1;
-		memset(pw, 0, sizeof(pw));
-		snprintf(entry, sizeof(entry), "%s:%s", argv[1], hash);
-	}
-	if (users_rewrite(path, argv[1], strcmp(cmd, "del") ? entry : NULL, &found) < 0)
-		return 1;
 	return 0;
+}
+
+/* The names of the users loaded, one at a time (for kotak rpc). */
+const char *
+users_name(int i)
+{
+	return i < nusers ? users[i].name : NULL;
 }
