@@ -34,10 +34,15 @@ endif
 
 CFLAGS  ?= -Os -fno-asynchronous-unwind-tables -fno-unwind-tables
 LDFLAGS ?=
+# kotak's own objects are built -Os whatever CFLAGS says (Buildroot passes
+# -O2, which made the binary 340,796 bytes): size is the product.  A
+# packager who wants another level on purpose: make KOTAK_OPT=-O2.
+KOTAK_OPT ?= -Os
 # What kotak needs whatever the packager passes: static, sections collected.
 KOTAK_CFLAGS  := -std=c99 -D_DEFAULT_SOURCE -D_XOPEN_SOURCE=700 -D_FILE_OFFSET_BITS=64 -DKOTAK_VERSION=\"$(VERSION)\" \
 		 -Wall -Wextra -Wundef -Wno-unused-parameter -Wno-format-truncation -ffunction-sections -fdata-sections -Ibuild -Isrc
-KOTAK_LDFLAGS := -static -Wl,--gc-sections -Wl,-z,noseparate-code -Wl,--build-id=none \
+KOTAK_STATIC ?= -static
+KOTAK_LDFLAGS := $(KOTAK_STATIC) -Wl,--gc-sections -Wl,-z,noseparate-code -Wl,--build-id=none \
 		 -Wl,-z,common-page-size=64 -Wl,-z,norelro
 # common-page-size=64: no 0-4 KiB hole before the data segment (the file size
 # jumped by up to 4 KiB as code changed).  norelro, after the packager's
@@ -63,7 +68,7 @@ BEARSSL_LTO = $(if $(filter -mips16,$(CFLAGS)),,$(KOTAK_LTO))
 # global goes through the GOT (measured: 317,024 -> 285,608 bytes on mips musl).
 # A packager may add -mips16 (OpenWrt's USE_MIPS16) for about 50 KiB more.
 TARGET_FLAGS_FOR = $(if $(findstring mips,$(1)),-mno-abicalls -fno-pic)
-KOTAK_TFLAGS := $(call TARGET_FLAGS_FOR,$(shell $(CC) -dumpmachine 2>/dev/null))
+KOTAK_TFLAGS := $(if $(KOTAK_STATIC),$(call TARGET_FLAGS_FOR,$(shell $(CC) -dumpmachine 2>/dev/null)))
 
 SRCS := $(sort $(wildcard src/*.c))
 LIBSRCS := $(filter-out src/main.c,$(SRCS))
@@ -74,19 +79,22 @@ UNITS := $(patsubst tests/unit/%.c,build/%,$(wildcard tests/unit/test_*.c))
 all: kotak
 
 # TLS: BearSSL from source (never committed), built with the same compiler
-# into build/bearssl; BEARSSL_SRC names a packager's unpacked tree.
+# into build/bearssl; BEARSSL_SRC names a packager's unpacked tree.  A
+# packager's own BearSSL (Buildroot's package): BEARSSL_INC=its headers
+# BEARSSL_LIB=its libbearssl.a (or -lbearssl with KOTAK_STATIC=).
 TLS := $(shell grep -q '^CONFIG_TLS=y' .config 2>/dev/null && echo y || \
 	 { test -f .config || grep -q '^CONFIG_TLS=y' $(DEFCONFIG) && echo y; })
 ifeq ($(TLS),y)
 BEARSSL_SRC ?= $(eval BEARSSL_SRC := $$(shell scripts/bearssl.sh src))$(BEARSSL_SRC)
-BEARSSL_LIB := build/bearssl/libbearssl.a
-KOTAK_CFLAGS += -isystem $(BEARSSL_SRC)/inc
+BEARSSL_INC ?= $(BEARSSL_SRC)/inc
+BEARSSL_LIB ?= build/bearssl/libbearssl.a
+KOTAK_CFLAGS += -isystem $(BEARSSL_INC)
 endif
 
 # build/cc.stamp names the compiler the objects in build/ were made with:
 # switching compilers (or to a Debian triple) rebuilds instead of mixing.
 CCSTAMP := build/cc.stamp
-CCID    := $(CC) $(DEB_ARCH) $(KOTAK_TFLAGS) $(CFLAGS) LTO=$(LTO)
+CCID    := $(CC) $(DEB_ARCH) $(KOTAK_TFLAGS) $(CFLAGS) $(KOTAK_OPT) LTO=$(LTO)
 $(shell mkdir -p build; echo '$(CCID)' | cmp -s - $(CCSTAMP) || echo '$(CCID)' > $(CCSTAMP))
 
 ifneq ($(DEB_ARCH),)
@@ -95,13 +103,13 @@ kotak: $(CCSTAMP) build/config.h FORCE
 	cp build-$(DEB_ARCH)/kotak $@
 	@echo '$(CCID)' > $(CCSTAMP)	# the sub-make wrote the host's id
 else
-kotak: $(OBJS) $(BEARSSL_LIB) $(CCSTAMP)
-	$(CC) $(KOTAK_TFLAGS) $(CFLAGS) $(KOTAK_LTO) $(LDFLAGS) $(KOTAK_LDFLAGS) -o $@ $(OBJS) $(BEARSSL_LIB)
+kotak: $(OBJS) $(filter-out -l%,$(BEARSSL_LIB)) $(CCSTAMP)
+	$(CC) $(KOTAK_TFLAGS) $(CFLAGS) $(KOTAK_OPT) $(KOTAK_LTO) $(LDFLAGS) $(KOTAK_LDFLAGS) -o $@ $(OBJS) $(BEARSSL_LIB)
 endif
 FORCE:
 
 build/%.o: src/%.c build/config.h $(wildcard src/*.h) $(CCSTAMP) | build
-	$(CC) $(KOTAK_CFLAGS) $(KOTAK_TFLAGS) $(CFLAGS) $(KOTAK_LTO) -c -o $@ $<
+	$(CC) $(KOTAK_CFLAGS) $(KOTAK_TFLAGS) $(CFLAGS) $(KOTAK_OPT) $(KOTAK_LTO) -c -o $@ $<
 
 build/bearssl/libbearssl.a: $(CCSTAMP) | build
 	@rm -rf build/bearssl
@@ -111,13 +119,14 @@ build:
 	@mkdir -p build
 
 # Kconfig: the first build seeds .config from the committed defconfig
-# without a prompt; olddefconfig then picks up new symbols silently.
+# without a prompt; symbols it does not name take their defaults.  The
+# header comes from scripts/genconfig.sh (awk): no python3-kconfiglib is
+# needed to build, only for menuconfig/defconfig/savedefconfig.
 .config: $(DEFCONFIG)
-	@test -f .config || $(PYTHON) -m defconfig --kconfig Kconfig $(DEFCONFIG)
+	@test -f .config || cp $(DEFCONFIG) .config
 	@touch .config
-build/config.h: .config Kconfig scripts/genconfig.py | build
-	@$(PYTHON) -m olddefconfig Kconfig >/dev/null
-	$(PYTHON) scripts/genconfig.py Kconfig .config $@
+build/config.h: .config Kconfig scripts/genconfig.sh | build
+	scripts/genconfig.sh Kconfig .config $@
 	@touch $@
 
 defconfig:

@@ -80,15 +80,15 @@ $(XSTAMP):
 endif
 
 # $(XDIR)/cc.stamp names the compiler and flags: a change rebuilds all
-XCCID = $(XCC) $(XTFLAGS) $(CFLAGS) $(LDFLAGS) $(XLTO)
+XCCID = $(XCC) $(XTFLAGS) $(CFLAGS) $(KOTAK_OPT) $(LDFLAGS) $(XLTO)
 $(XDIR)/cc.stamp: FORCE | $(XDIR)
 	@echo '$(XCCID)' | cmp -s - $@ || echo '$(XCCID)' > $@
 
 $(XDIR)/%.o: src/%.c $(XHDR) $(wildcard src/*.h) $(XSTAMP) $(XDIR)/cc.stamp | $(XDIR)
-	$(XCC) $(XINC) $(KOTAK_CFLAGS) $(XTFLAGS) $(CFLAGS) $(XLTO) -c -o $@ $<
+	$(XCC) $(XINC) $(KOTAK_CFLAGS) $(XTFLAGS) $(CFLAGS) $(KOTAK_OPT) $(XLTO) -c -o $@ $<
 
 $(XDIR)/kotak: $(XOBJS) $(XBEARSSL)
-	$(XCC) $(XTFLAGS) $(CFLAGS) $(XLTO) $(LDFLAGS) $(KOTAK_LDFLAGS) -Wl,-Map=$@.map -o $@ $(XOBJS) $(XBEARSSL)
+	$(XCC) $(XTFLAGS) $(CFLAGS) $(KOTAK_OPT) $(XLTO) $(LDFLAGS) $(KOTAK_LDFLAGS) -Wl,-Map=$@.map -o $@ $(XOBJS) $(XBEARSSL)
 	@$(XPFX)strip -s -o $@.stripped $@
 
 # rebuilt from scratch when the toolchain changed
@@ -119,9 +119,9 @@ xunits: $(XHDR)
 # A named config: its own .config seeded from configs/NAME_defconfig (the
 # main .config is never read or written), then its own header.
 ifneq ($(XCONFIG),)
-$(XDIR)/config.h: configs/$(XCONFIG)_defconfig Kconfig scripts/genconfig.py | $(XDIR)
-	@KCONFIG_CONFIG=$(@D)/.config $(PYTHON) -m defconfig --kconfig Kconfig $< >/dev/null
-	@KCONFIG_CONFIG=$(@D)/.config $(PYTHON) scripts/genconfig.py Kconfig $(@D)/.config $@
+$(XDIR)/config.h: configs/$(XCONFIG)_defconfig Kconfig scripts/genconfig.sh | $(XDIR)
+	@cp $< $(@D)/.config
+	@scripts/genconfig.sh Kconfig $(@D)/.config $@
 	@touch $@
 endif
 
