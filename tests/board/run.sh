@@ -21,7 +21,7 @@ files=("$@")
 # command -> Debian package
 missing=""
 for p in node:nodejs busybox:busybox chromium:chromium chromedriver:chromium-driver \
-	shellcheck:shellcheck unshare:util-linux fakeroot:fakeroot; do
+	shellcheck:shellcheck unshare:util-linux rsync:rsync file:file qemu-mips-static:qemu-user-static; do
 	command -v "${p%%:*}" >/dev/null 2>&1 || missing="$missing ${p#*:}"
 done
 /usr/bin/python3 -c 'import selenium' 2>/dev/null || missing="$missing python3-selenium"
