@@ -33,6 +33,7 @@ done
 if [ -x tests/fuzz/replay.sh ]; then
 	tally "fuzz corpus replay" tests/fuzz/replay.sh
 fi
+tally "board (packages, LuCI app, web page in Chromium)" tests/board/run.sh --bin ./kotak
 tally "integration (static binary)" tests/run.sh --bin ./kotak --label static
 tally "integration (ASan+UBSan)" env ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 tests/run.sh --bin build-asan/kotak --label asan

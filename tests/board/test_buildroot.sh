@@ -66,7 +66,7 @@ brmake() {	# extra make variables (the BR2_ options)
 }
 cat >"$t/Makefile" <<MK
 BR2_EXTERNAL_KOTAK_PATH := $ROOT/board/buildroot
-@D := $src
+KOTAK_BUILDDIR := $src
 STAGING_DIR := $stage
 TARGET_DIR := $target
 KOTAK_PKGDIR := $ROOT/$P/
@@ -108,7 +108,7 @@ file "$target/usr/sbin/kotak" | grep -q 'statically linked' || probs="$probs not
 [ -z "$probs" ] && pass "installed files, modes, static binary with the chosen features" || fail "install:$probs"
 # the options reach kotak's Kconfig: POP3 and RPC off, no web page
 rm -rf "$target" && mkdir -p "$target"
-rm -f "$src/kotak" "$src/build/config.h"
+rm -f "$src/kotak" "$src/build/config.h" "$src/.stamp_all"
 if brmake BR2_PACKAGE_KOTAK=y BR2_PACKAGE_KOTAK_TLS=y BR2_SHARED_STATIC_LIBS=y; then
 	feat=$("$target/usr/sbin/kotak" -V 2>&1 | sed -n 's/^features: //p')
 	if ! has +tls -relay -pop3 -rpc; then
