@@ -378,5 +378,18 @@ def status_is_fast_with_a_busy_daemon():
             c.close()
 
 
+def built_with_rpc():
+    if not os.access(kt.BIN, os.X_OK):
+        return True     # kt.main says so
+    r = subprocess.run([kt.BIN, "-V"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    return b"+rpc" in r.stdout
+
+
 if __name__ == "__main__":
+    if not built_with_rpc():
+        # the default build leaves Kconfig RPC out for now: tests/all.sh runs
+        # this file again against a build with it (configs/rpc_defconfig)
+        for name, _, _ in kt._tests:
+            print("SKIP %s: %s is built without Kconfig RPC" % (name, kt.BIN))
+        sys.exit(0)
     sys.exit(kt.main())
