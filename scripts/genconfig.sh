@@ -9,7 +9,7 @@
 # int CONFIG_X, KOTAK_FEATURES lists the bools for `kotak -V`.  A symbol
 # missing from DOTCONFIG takes its default; `depends on` (names, !, &&, ||)
 # turns a bool off and leaves an int empty; an int out of its range takes
-# its default.  Anything else of the Kconfig language (select, choice,
+# its default; a symbol without a prompt ignores DOTCONFIG.  Anything else of the Kconfig language (select, choice,
 # conditional defaults, string...) stops with an error rather than guess.
 # tests/board/test_genconfig.sh compares the output with kconfiglib's.
 set -eu
@@ -37,7 +37,7 @@ function dep(e,   o, a, i, j, na, nb, b, ok, v, nm) {
 function bval(s,   v) {
 	if (s in val) return val[s]
 	if (busy[s]++) die("dependency loop at " s)
-	v = (s in user) ? user[s] : ((s in def) ? def[s] : "n")
+	v = (s in user) && (s in prompt) ? user[s] : ((s in def) ? def[s] : "n")
 	if (type[s] != "bool" || v != "y" || ((s in deps) && !dep(deps[s]))) v = "n"
 	return val[s] = v
 }
@@ -47,7 +47,7 @@ f == 1 && inhelp && (/^[ \t]/ || /^$/) { next }
 f == 1 { inhelp = 0 }
 f == 1 && $1 == "config" { cur = $2; order[++n] = cur; next }
 f == 1 && ($1 == "menu" || $1 == "endmenu" || $1 == "mainmenu" || NF == 0) { next }
-f == 1 && ($1 == "bool" || $1 == "int") { type[cur] = $1; next }
+f == 1 && ($1 == "bool" || $1 == "int") { type[cur] = $1; if (NF > 1) prompt[cur] = 1; next }
 f == 1 && $1 == "default" { if (NF != 2 || (cur in def)) die("unsupported default"); def[cur] = $2; next }
 f == 1 && $1 == "depends" && $2 == "on" { sub(/^[ \t]*depends[ \t]+on[ \t]+/, ""); deps[cur] = (cur in deps) ? deps[cur] "&&" $0 : $0; next }
 f == 1 && $1 == "range" { lo[cur] = $2; hi[cur] = $3; next }
@@ -73,7 +73,7 @@ END {
 			v = ""
 			if (on) {
 				v = (s in def) ? def[s] : ""
-				if ((s in user) && user[s] ~ /^-?[0-9]+$/ && (!(s in lo) || (user[s] + 0 >= lo[s] + 0 && user[s] + 0 <= hi[s] + 0)))
+				if ((s in user) && (s in prompt) && user[s] ~ /^-?[0-9]+$/ && (!(s in lo) || (user[s] + 0 >= lo[s] + 0 && user[s] + 0 <= hi[s] + 0)))
 					v = user[s]
 			}
 			val[s] = v

@@ -34,13 +34,21 @@ if [ -x tests/fuzz/replay.sh ]; then
 	tally "fuzz corpus replay" tests/fuzz/replay.sh
 fi
 # kotak rpc and the web UIs need Kconfig RPC.  While configs/defconfig leaves
-# it out (the 300 KiB budget), they run against a build with it.
+# it out (the 300 KiB budget), they run against builds with it
+# (configs/rpc_defconfig), static and ASan+UBSan.
 rpcbin=./kotak
 if ! ./kotak -V 2>/dev/null | grep -q '+rpc'; then
 	rpcbin=build-x86_64-rpc/kotak
-	echo "== building $rpcbin (configs/rpc_defconfig)"
-	make --no-print-directory cross ARCH=x86_64 XCONFIG=rpc >build/rpc-build.log 2>&1 || tail -n 20 build/rpc-build.log
-	tally "integration: kotak rpc (configs/rpc_defconfig)" tests/run.sh --bin "$rpcbin" --label rpc tests/integ/test_rpc.py
+	if make --no-print-directory rpc-builds >build/rpc-builds.log 2>&1; then
+		tally "integration RPC=y (static)" tests/run.sh --bin "$rpcbin" --label rpc tests/integ/test_rpc.py
+		tally "integration RPC=y (ASan+UBSan)" env ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+			UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 tests/run.sh --bin build-asan/kotak-rpc \
+			--label rpc-asan tests/integ/test_rpc.py
+	else
+		tail -n 20 build/rpc-builds.log
+		echo "FAIL build with RPC=y (make rpc-builds)"
+		F=$((F + 1))
+	fi
 fi
 tally "board (packages, LuCI app, web page in Chromium)" tests/board/run.sh --bin "$rpcbin"
 tally "integration (static binary)" tests/run.sh --bin ./kotak --label static
