@@ -176,7 +176,7 @@ OWCFLAGS="-Os -pipe -mno-branch-likely -mips32r2 -mtune=24kc -fno-caller-saves -
 OWLDFLAGS="-znow -zrelro -Wl,-z,now -Wl,-z,relro"
 owmake() {
 	unshare -n env PATH="$top/fakebin:$PATH" make --no-print-directory "$@" TOPDIR="$top" \
-		TARGET_CC=$sr/bin/mips-sf-cc TARGET_AR=mips-linux-gnu-ar TARGET_CROSS=mips-linux-gnu- \
+		TARGET_CC=$sr/bin/mips-sf-cc TARGET_AR=mips-linux-gnu-gcc-ar TARGET_CROSS=mips-linux-gnu- \
 		TARGET_CFLAGS="$OWCFLAGS" TARGET_LDFLAGS="$OWLDFLAGS" BIN_DIR="$top/bin" ARCH_PACKAGES=mips_24kc
 }
 start=$(date +%s)
