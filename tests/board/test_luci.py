@@ -1,7 +1,8 @@
 #!/usr/bin/python3
-"""Static checks of board/openwrt/luci-app-kotak (no LuCI runtime here):
-every view is valid JavaScript (`node --check`, wrapped in a function as
-LuCI's loader runs it), the menu and ACL files are valid JSON, every menu
+"""Checks of board/openwrt/luci-app-kotak without a LuCI runtime: every
+view is valid JavaScript (`node --check`, wrapped in a function as LuCI's
+loader runs it) and runs (load, render, its buttons, its validators) under
+stand-ins of LuCI's runtime (luci_smoke.js), the menu and ACL files are valid JSON, every menu
 entry names a view that exists and the ACL group the app declares, every
 rpc method a view declares is in the ACL (read-only methods under "read",
 the others under "write") and in `kotak rpc list`, the ACL grants nothing
@@ -57,6 +58,15 @@ else:
             probs.append("%s.js does not start with 'use strict'" % name)
     shutil.rmtree(tmp)
     result("node --check of %d views" % len(views), probs)
+
+# ---- the views run against stand-ins of LuCI's runtime and kotak's answers
+if shutil.which("node"):
+    r = subprocess.run(["node", os.path.join(HERE, "luci_smoke.js")] +
+                       [os.path.join(VIEWS, v + ".js") for v in views], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    out = r.stdout.decode(errors="replace")
+    bad = [ln for ln in out.splitlines() if not ln.startswith("PASS")]
+    result("views load, render and press their buttons under stand-ins of LuCI (%d)" % out.count("PASS"),
+           bad if (bad or r.returncode) else [])
 
 # ---- JSON files
 probs = []
