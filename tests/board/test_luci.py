@@ -121,6 +121,9 @@ result("ACL: every method a view calls, read and write apart, nothing more", pro
 
 if not os.access(BIN, os.X_OK):
     print("SKIP luci rpc list and config options: no kotak binary at %s" % BIN)
+elif b"+rpc" not in subprocess.run([BIN, "-V"], stdout=subprocess.PIPE).stdout:
+    print("SKIP luci rpc list and config options: %s is built without Kconfig RPC "
+          "(tests/board/run.sh --bin build-x86_64-rpc/kotak)" % BIN)
 else:
     probs = []
     r = subprocess.run([BIN, "rpc", "list"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
