@@ -66,26 +66,47 @@ emit(struct data_rd *d, const char *p, size_t n)
 	}
 }
 
-/* The header name (the first n buffered bytes) is one to drop? */
+/* The header name kept in d->hname is this one (any case)? */
 static int
-hname_is(struct data_rd *d, size_t n, const char *name)
+hname_is(struct data_rd *d, const char *name)
 {
-	char tmp[sizeof(d->hname) + 1];
-
-	memcpy(tmp, d->hname, n);
-	tmp[n] = '\0';
-	return strcaseeq(tmp, name);
+	return strlen(name) == d->hlen && !strncasecmp(d->hname, name, d->hlen);
 }
 
 static int
-hname_stripped(struct data_rd *d, size_t n)
+hname_stripped(struct data_rd *d)
 {
 	int i;
 
 	for (i = 0; strip[i]; i++)
-		if (hname_is(d, n, strip[i]))
+		if (hname_is(d, strip[i]))
 			return 1;
 	return 0;
+}
+
+/* Take back the header line emitted so far (a field to drop): from the
+ * buffer, or from the file when a push ended in its name. */
+static void
+retract(struct data_rd *d)
+{
+	long long back = d->written + (long long)olen - d->hpos;
+	off_t end;
+
+	if (d->err)
+		return;
+	if ((long long)olen >= back) {
+		olen -= back;
+		return;
+	}
+	back -= olen;
+	olen = 0;
+	if ((end = lseek(d->fd, 0, SEEK_CUR)) < back || ftruncate(d->fd, end - back) < 0 ||
+	    lseek(d->fd, end - back, SEEK_SET) < 0) {
+		d->err = DE_IO;
+		d->err_errno = errno;
+		return;
+	}
+	d->written -= back;
 }
 
 /* One content byte (line ends already reduced to '\n') through the header filter. */
@@ -118,36 +139,34 @@ content(struct data_rd *d, char c)
 				emit(d, &c, 1);
 			break;
 		}
-		d->hlen = d->nlen = 0;
-		d->skip = 0;
+		d->hlen = d->nlen = d->nul = d->skip = 0;
+		d->hpos = d->written + (long long)olen;
 		d->hst = H_NAME;
 		/* fall through */
 	case H_NAME:
 		/* the name ends at ':', maybe after blanks (RFC 5322 4.5's
-		 * obsolete syntax, which Dovecot accepts: so must the filter) */
+		 * obsolete syntax, which Dovecot accepts: so must the filter),
+		 * however many; bytes go out as they come and a field to drop
+		 * is taken back at its ':' (readers compare the name as a C
+		 * string, so a NUL ends it) */
 		if (c == ':') {
-			size_t n = d->nlen ? d->nlen : d->hlen;
-			d->skip = hname_stripped(d, n);
-			d->received += hname_is(d, n, "received");
-		} else if (c == ' ' || c == '\t') {
-			if (!d->nlen)
-				d->nlen = d->hlen;
-		} else if (c != '\n' && !d->nlen) {
-			if (d->hlen < sizeof(d->hname)) {
-				d->hname[d->hlen++] = c;
+			d->received += hname_is(d, "received");
+			if ((d->skip = hname_stripped(d))) {
+				retract(d);
+				d->hst = H_SKIP;
 				break;
 			}
-		}
-		if ((c == ' ' || c == '\t') && d->hlen < sizeof(d->hname)) {
+			d->hst = H_PASS;
+		} else if (c == ' ' || c == '\t') {
+			d->nlen = 1;
+		} else if (c == '\n' || d->nlen || d->hlen == sizeof(d->hname)) {
+			d->hst = H_PASS;	/* not a field we drop */
+		} else if (c == '\0') {
+			d->nul = 1;
+		} else if (!d->nul) {
 			d->hname[d->hlen++] = c;
-			break;
 		}
-		/* decided: ':' with a name to drop, or anything else passes */
-		if (!d->skip) {
-			emit(d, d->hname, d->hlen);
-			emit(d, &c, 1);
-		}
-		d->hst = d->skip ? H_SKIP : H_PASS;
+		emit(d, &c, 1);
 		break;
 	}
 	if (c == '\n' && d->hst != H_BODY)

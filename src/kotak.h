@@ -177,8 +177,9 @@ int	 rcpt_line(char *line, size_t sz, const char *user, const char *orig);	/* "R
 enum { DE_OK, DE_SIZE, DE_LINE, DE_IO, DE_LOOP };
 struct data_rd {
 	unsigned char st, hst, prev_crlf, skip;
-	unsigned char hlen, nlen;	/* header name buffered; its length before blanks */
-	char	 hname[24];
+	unsigned char hlen, nlen, nul;	/* header name kept; blanks after it; a NUL ended it */
+	char	 hname[15];		/* longer than any name dropped: passes */
+	long long hpos;			/* where the header line began (written + buffered) */
 	long long size, max;
 	long	 linelen;
 	int	 received;

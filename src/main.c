@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #ifndef KOTAK_VERSION
@@ -42,9 +43,13 @@ static void
 cfg_lint(FILE *out)
 {
 	char u[4][USER_MAX];
+	struct statvfs sv;
 
 	if (alias_expand("postmaster", u, 4) <= 0)
 		fprintf(out, "kotak: warning: no user or alias 'postmaster' (RFC 5321 4.5.1 requires one)\n");
+	if (statvfs(cfg.data_dir, &sv) == 0 && (long long)sv.f_bavail * (long long)sv.f_frsize < cfg.max_message_size)
+		fprintf(out, "kotak: warning: %s has less free space than max_message_size:"
+		    " MAIL without SIZE is refused (452 4.3.1)\n", cfg.data_dir);
 }
 
 void

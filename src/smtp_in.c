@@ -235,7 +235,9 @@ do_mail(struct conn *c, char *arg)
 		conn_reply(c, "552 5.3.4 Message size exceeds fixed limit");
 		return;
 	}
-	if (!queue_space_ok(s->declared)) {
+	/* Postfix's queue_minfree with message_size_limit, in small: room for
+	 * the largest message this one may be (no SIZE: max_message_size) */
+	if (!queue_space_ok(s->declared ? s->declared : cfg.max_message_size)) {
 		conn_reply(c, "452 4.3.1 Insufficient system storage");
 		return;
 	}
@@ -690,6 +692,27 @@ do_cmd(struct conn *c, char *line)
 #undef VERB
 }
 
+/* Must the client have waited for our reply before sending more?  RFC
+ * 2920 3.1: EHLO, HELO and DATA end a group; without PIPELINING (before
+ * EHLO, after HELO) every command does.  Bytes behind such a line, or
+ * before the greeting, are a client that does not listen (a body after a
+ * refused DATA would run as commands): 554 and close, as Postfix's
+ * smtpd_forbid_unauth_pipelining. */
+static int
+out_of_sync(struct conn *c, const char *line, long n)
+{
+	struct smtp_sess *s = &c->u.smtp;
+	size_t vl = strcspn(line, " ");
+
+	if (!s->greeted && c->out.len && !conn_is_tls(c))
+		return 1;
+	s->greeted = 1;
+	if (c->in.len <= (size_t)n || s->authst != AU_NONE)
+		return 0;
+	return s->st == ST_INIT || !s->esmtp || (vl == 4 && (!strncasecmp(line, "EHLO", 4) ||
+	    !strncasecmp(line, "HELO", 4) || !strncasecmp(line, "DATA", 4)));
+}
+
 /* Would this line have a password checked? */
 static int
 checks_password(const struct smtp_sess *s, const char *line)
@@ -752,6 +775,14 @@ smtp_input(struct conn *c)
 			bad(c, "500 5.5.2 Error: NUL character in command%s", "");
 		else if (has_ctl(line))	/* a bare CR, ESC...: never echoed back */
 			bad(c, "500 5.5.2 Error: control character in command%s", "");
+		else if (out_of_sync(c, line, n)) {
+			log_info("smtp %08x ip=%s closed: input before our reply (pipelining not allowed here)",
+			    c->id, c->ip);
+			conn_reply(c, "554 5.5.0 Error: SMTP protocol synchronization");
+			c->flags |= CF_CLOSE;
+			c->in.len = 0;
+			return;
+		}
 		else if ((w = checks_password(s, line) ? auth_wait(c->ip) : 0) > 0) {
 			/* the brake: this line waits, whole, until the address may try again */
 			buf_line_keep(line, n);

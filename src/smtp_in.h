@@ -7,6 +7,7 @@ struct smtp_sess {
 	unsigned char esmtp, utf8, errors;
 	unsigned char authst, authfails;	/* AUTH dialogue step; failed logins */
 	unsigned char unknown;		/* RCPTs to unknown users: seconds the next one waits */
+	unsigned char greeted;		/* the greeting has left (input before it: a violation) */
 	char	 auth[USER_MAX];		/* authenticated user, "" if none */
 	char	 authuser[USER_MAX];		/* AUTH LOGIN: the name, until the password */
 	int	 nrcpt;			/* accepted recipients in this transaction */

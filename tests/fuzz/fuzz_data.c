@@ -13,8 +13,9 @@
  *   input is held back;
  * - in the header section Status, X-Status, X-UID, X-IMAP, X-IMAPbase,
  *   X-Keywords and Content-Length fields (and their continuation lines)
- *   are dropped, blanks before the colon allowed, Received: fields are
- *   counted; a name longer than data_rd's buffer passes;
+ *   are dropped, any number of blanks before the colon allowed (the name
+ *   ends at a NUL, as a C string), Received: fields are counted; a line
+ *   still undecided at the end of the input is written as far as it went;
  * - output stops at the first byte over the size or line limit. */
 #include "kotak.h"
 #include "fuzz.h"
@@ -22,8 +23,6 @@
 #include <unistd.h>
 
 static int ofd = -1;
-
-#define HNAME_MAX	sizeof(((struct data_rd *)0)->hname)
 
 struct run {
 	long	 done_at;	/* bytes used up to and including the end marker, -1: none */
@@ -109,8 +108,7 @@ ref_filter(const unsigned char *c, size_t n, unsigned char *out, size_t *olen)
 			emit = !skip;
 		} else {
 			/* the name: up to ':', maybe after blanks (obsolete
-			 * syntax); at most sizeof(hname) bytes, blanks included,
-			 * are buffered: a longer name passes */
+			 * syntax), however long */
 			long nlen = -1;
 			int decided = 0;
 
@@ -127,17 +125,15 @@ ref_filter(const unsigned char *c, size_t n, unsigned char *out, size_t *olen)
 				} else if (ch == ' ' || ch == '\t') {
 					if (nlen < 0)
 						nlen = (long)j;
-					if (j < HNAME_MAX)
-						decided = 0;
-				} else if (ch != '\n' && nlen < 0 && j < HNAME_MAX) {
+					decided = 0;
+				} else if (ch != '\n' && nlen < 0) {
 					decided = 0;
 				}
 				if (decided && ch != ':')
 					skip = 0;
 			}
-			if (decided)
-				emit = !skip;
-			/* else: a name still held back at the end */
+			/* undecided at the end: written as far as it went */
+			emit = decided ? !skip : 1;
 		}
 		if (emit && out) {
 			memcpy(out + *olen, line, L);

@@ -12,6 +12,8 @@
  *   4: AUTH allowed in cleartext (else it is refused: no TLS here)
  *   5: the session came in on the submission listener (AUTH required)
  *   6: option auth_any_sender
+ *   7: a polite client: one line per read (else bytes behind EHLO, HELO,
+ *      DATA or before the greeting end the session: 554 5.5.0)
  * auth.c is stubbed too (a real SHA512-crypt per attempt would make each
  * run milliseconds): alice / secret logs in, anything else fails and
  * counts for the brake, whose hold is released at once by moving `now`
@@ -302,6 +304,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			if (!lazy || buf_room(&c->out) < 1024)
 				drain(c);
 			k = buf_room(&c->in) < n ? buf_room(&c->in) : n;
+			if (ctl & 128) {	/* up to the next LF only */
+				const uint8_t *lf = memchr(s.p + off, '\n', k);
+				k = lf ? (size_t)(lf - (s.p + off)) + 1 : k;
+			}
 			if (k == 0) {	/* the server must make room once it can answer */
 				drain(c);
 				commit_run();

@@ -375,5 +375,78 @@ def pop3_over_the_shared_budget_gets_sys_temp():
     eq(k.log().count("auth failed"), 1, "passwords checked and failed")
 
 
+# ---------------------------------------------------------------- parsing and protocol
+
+@test
+def forged_flag_headers_dropped_whatever_the_blanks():
+    k = kt.Kotak(users=("alice",))
+    kt.after_test(k.cleanup)
+    hdrs = ["X-Status" + " " * 18 + ": F", "Status" + "\t" * 30 + ": RO",
+            "X-Keywords" + " \t" * 3000 + ": $Important", "X-UID   : 99"]
+    eq(k.send(["alice@" + kt.DOMAIN], kt.msg("forged", headers=hdrs)).code, 250, "message")
+    m = k.wait_count("alice", 1)[0]
+    head = m.split(b"\n\n", 1)[0]
+    for name in (b"X-Status", b"\nStatus", b"X-Keywords", b"X-UID"):
+        check(name not in head, "%r stored: %r" % (name, head[-300:]))
+    check(b"Subject: forged" in head, "the rest of the header is kept")
+
+
+@test
+def body_after_a_refused_pipelined_data_never_runs_as_commands():
+    k = kt.Kotak(users=("alice", "bob"))
+    kt.after_test(k.cleanup)
+    c = k.session(timeout=15)
+    c.send("MAIL FROM:<x@example.org>\r\nRCPT TO:<nobody@{0}>\r\nDATA\r\n"
+           "MAIL FROM:<x@example.org>\r\nRCPT TO:<bob@{0}>\r\nDATA\r\nSubject: smuggled\r\n\r\nx\r\n.\r\n"
+           .format(kt.DOMAIN))
+    rs = c.replies_until_close(15)
+    codes = [r.code for r in rs]
+    check(codes[:2] == [250, 550] and 554 in codes[2:], "replies: %r" % [r.text for r in rs])
+    check("5.5.0" in rs[-1].text, "last reply: %r" % rs[-1].text)
+    time.sleep(0.5)
+    eq(k.count("bob"), 0, "messages stored for bob (the body ran as commands)")
+    # legal pipelining after EHLO still works: MAIL, RCPT and DATA in one go
+    c = k.session()
+    c.send("MAIL FROM:<x@example.org>\r\nRCPT TO:<bob@%s>\r\nDATA\r\n" % kt.DOMAIN)
+    eq([c.reply().code for _ in range(3)], [250, 250, 354], "pipelined group")
+    c.send(kt.dot_stuff(kt.msg("pipelined")) + b".\r\nQUIT\r\n")
+    eq(c.reply(timeout=15).code, 250, "message")
+    eq(c.reply().code, 221, "QUIT pipelined after the final dot")
+    k.wait_count("bob", 1)
+
+
+@test
+def input_before_the_greeting_or_after_helo_is_refused():
+    import signal
+    k = kt.Kotak(users=("alice",))
+    kt.after_test(k.cleanup)
+    # before the greeting: kotak stopped, the client talks first
+    k.proc.send_signal(signal.SIGSTOP)
+    try:
+        c = k.connect(greet=False)
+        c.send(b"EHLO early.example.org\r\n")
+        time.sleep(0.2)
+    finally:
+        k.proc.send_signal(signal.SIGCONT)
+    rs = c.replies_until_close(10)
+    check(rs and rs[-1].code == 554 and "5.5.0" in rs[-1].text, "early talker: %r" % [r.text for r in rs])
+    # EHLO must be the last command of a group
+    c = k.connect()
+    c.send(b"EHLO x.example.org\r\nMAIL FROM:<x@example.org>\r\n")
+    rs = c.replies_until_close(10)
+    check(rs and rs[-1].code == 554, "commands behind EHLO: %r" % [r.text for r in rs])
+    # after HELO nothing may be pipelined
+    c = k.connect()
+    c.ok("HELO x.example.org", 250)
+    c.send("MAIL FROM:<x@example.org>\r\nRCPT TO:<alice@%s>\r\n" % kt.DOMAIN)
+    rs = c.replies_until_close(10)
+    check(rs and rs[-1].code == 554, "pipelining after HELO: %r" % [r.text for r in rs])
+    # one command at a time after HELO is fine
+    c = k.connect()
+    c.ok("HELO x.example.org", 250)
+    c.ok("MAIL FROM:<x@example.org>", 250)
+    c.ok("RCPT TO:<alice@%s>" % kt.DOMAIN, 250)
+
+
 if __name__ == "__main__":
     sys.exit(kt.main())

@@ -195,14 +195,18 @@ def nine_mailboxes_while_a_commit_waits():
     busy = k.session()
     busy.ok("MAIL FROM:<x@example.org>", 250)      # mid-transaction: commits wait for it
     c = k.session()
+    # pipelined as RFC 2920 allows: DATA ends a group, the next group may
+    # follow the final dot
     one = b"MAIL FROM:<s@example.org>\r\n"
     one += b"".join(b"RCPT TO:<%s@example.lan>\r\n" % u.encode() for u in users[:9])
-    one += b"DATA\r\n" + kt.dot_stuff(kt.msg("nine")) + b".\r\n"
-    two = b"MAIL FROM:<s@example.org>\r\nRCPT TO:<alice@example.lan>\r\nDATA\r\n" + \
-        kt.dot_stuff(kt.msg("second")) + b".\r\n"
-    c.send(one + two)
-    want = [250] * 10 + [354, 250] + [250, 250, 354, 250]
-    eq([c.reply(timeout=10).code for _ in want], want, "replies")
+    c.send(one + b"DATA\r\n")
+    want = [250] * 10 + [354]
+    eq([c.reply(timeout=10).code for _ in want], want, "replies to the first group")
+    c.send(kt.dot_stuff(kt.msg("nine")) + b".\r\nMAIL FROM:<s@example.org>\r\nRCPT TO:<alice@example.lan>\r\nDATA\r\n")
+    want = [250, 250, 250, 354]
+    eq([c.reply(timeout=10).code for _ in want], want, "replies to the first message and the second group")
+    c.send(kt.dot_stuff(kt.msg("second")) + b".\r\n")
+    eq(c.reply(timeout=10).code, 250, "reply to the second message")
     kt.wait_for(lambda: all(k.count(u) >= 1 for u in users) and not k.spool_files("queue"), 10,
                 what="every mailbox delivered, queue empty")
     time.sleep(0.5)
@@ -587,11 +591,11 @@ def enospc_server(fs_size, **main):
     return fs, k
 
 
-def try_big(k, big):
+def try_big(k, big, mail="MAIL FROM:<s@example.org>"):
     """MAIL/RCPT/DATA with big; returns (where, reply)."""
     c = k.session()
     try:
-        r = c.cmd("MAIL FROM:<s@example.org>")
+        r = c.cmd(mail)
         if r.code != 250:
             return "MAIL", r
         c.ok("RCPT TO:<alice@example.lan>", 250)
@@ -636,20 +640,22 @@ def enospc_spool_write_path_4xx():
     eq(k.send(["alice@example.lan"], kt.msg("small-before")).code, 250, "first")
     k.wait_count("alice", 1)
     before = k.mbox_bytes("alice")
+    # MAIL needs room for the declared SIZE (max_message_size without it):
+    # a client that declares too little reaches the spool write path
+    mail = "MAIL FROM:<s@example.org> SIZE=1000"
     for free in (200 * 1024, 500 * 1024, 1024 * 1024, 1536 * 1024):
         fs.unfill()
         fs.fill_to(free)
         c = k.session()
-        r = c.cmd("MAIL FROM:<s@example.org>")
+        r = c.cmd(mail)
         c.close()
         if r.code == 250:
             break
     else:
-        raise kt.Skip("MAIL refused whenever free space < max_message_size: the spool "
-                      "write path cannot hit ENOSPC")
+        raise kt.Skip("MAIL SIZE=1000 refused at every fill level")
     n = min(maxsize - 64 * 1024, free + 300 * 1024) // 100
     big = kt.msg("spool-enospc", body=(b"w" * 98 + b"\r\n") * n)
-    where, r = try_big(k, big)
+    where, r = try_big(k, big, mail)
     eq(where, "DATA", "refused at")
     check(r.code in (451, 452), "reply to the final dot when the spool write fails "
           "(free %d, message %d): %r" % (free, len(big), r.text))
@@ -657,6 +663,25 @@ def enospc_spool_write_path_4xx():
     fs.unfill()
     eq(k.send(["alice@example.lan"], kt.msg("after-space")).code, 250, "after space returned")
     k.wait_count("alice", 2, settle=0.5)
+
+
+@test
+def low_disk_refused_at_mail_without_size():
+    # issue 14: with 1 MiB free and no SIZE, MAIL got 250 and a 2 MiB message
+    # was refused only after its final dot
+    fs, k = enospc_server(4 * 1024 * 1024, max_message_size=2 * 1024 * 1024)
+    fs.fill_to(1024 * 1024)
+    c = k.session()
+    c.ok("MAIL FROM:<s@example.org>", 452, enh="4.3.1")
+    c.ok("MAIL FROM:<s@example.org> SIZE=2000000", 452, enh="4.3.1")
+    c.ok("MAIL FROM:<s@example.org> SIZE=100000", 250)
+    c.ok("RCPT TO:<alice@example.lan>", 250)
+    c.ok("DATA", 354)
+    end_data(c, kt.msg("declared-small"))
+    eq(c.reply(timeout=10).code, 250, "a small declared message")
+    k.wait_count("alice", 1)
+    fs.unfill()
+    c.ok("MAIL FROM:<s@example.org>", 250)
 
 
 @test

@@ -44,11 +44,11 @@ def stored_body(stored):
 @test
 def pipelining_group_replies_in_order():
     n_a, n_b = K.count("alice"), K.count("bob")
-    c = K.connect()
-    cmds = ["EHLO client.example.org", "MAIL FROM:<p@example.org>", "RCPT TO:<alice@example.lan>",
+    c = K.session()     # EHLO ends a group (RFC 2920 3.1): the rest in one
+    cmds = ["MAIL FROM:<p@example.org>", "RCPT TO:<alice@example.lan>",
             "RCPT TO:<nobody@example.lan>", "RCPT TO:<bob@example.lan>", "NOOP", "RSET",
             "MAIL FROM:<p2@example.org>", "RCPT TO:<alice@example.lan>", "DATA"]
-    want = [250, 250, 250, 550, 250, 250, 250, 250, 250, 354]
+    want = [250, 250, 550, 250, 250, 250, 250, 250, 354]
     c.send("".join(x + "\r\n" for x in cmds))
     got = [c.reply().code for _ in cmds]
     eq(got, want, "pipelined reply codes")
@@ -73,9 +73,9 @@ def pipelining_1000_noops_no_reply_lost():
 @test
 def pipelining_two_messages_one_segment_each():
     n = K.count("carol")
-    c = K.connect()
-    c.send(b"EHLO x.example.org\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<carol@example.lan>\r\nDATA\r\n")
-    eq([c.reply().code for _ in range(4)], [250, 250, 250, 354], "first group")
+    c = K.session()
+    c.send(b"MAIL FROM:<a@example.org>\r\nRCPT TO:<carol@example.lan>\r\nDATA\r\n")
+    eq([c.reply().code for _ in range(3)], [250, 250, 354], "first group")
     c.send(kt.msg("pipe-1") + b".\r\nMAIL FROM:<b@example.org>\r\nRCPT TO:<carol@example.lan>\r\nDATA\r\n")
     eq([c.reply().code for _ in range(4)], [250, 250, 250, 354], "second group")
     c.send(kt.msg("pipe-2") + b".\r\nQUIT\r\n")

@@ -180,14 +180,17 @@ def starttls_with_argument_501():
 
 @test
 def starttls_sent_with_ehlo_before_the_greeting():
-    """EHLO and STARTTLS in one segment before the greeting was read: the
-    greeting, EHLO reply and 220 leave in one write, and the handshake must
-    still start (it once waited for the command timeout)."""
+    """Replies still queued when STARTTLS is read: they and the 220 leave
+    in one write, and the handshake must still start (it once waited for
+    the command timeout).  (EHLO and STARTTLS in one segment, as this test
+    once sent, is a pipelining violation now: EHLO must end a group.)"""
     for i in range(10):
         c = kt.Smtp(*K.addr_of("smtp"), timeout=5)
-        c.send(b"EHLO client.example.org\r\nSTARTTLS\r\n")
         eq(c.reply().code, 220, "greeting")
-        eq(c.reply().code, 250, "EHLO")
+        c.ok("EHLO client.example.org", 250)
+        c.send(b"RSET\r\nNOOP\r\nSTARTTLS\r\n")
+        eq(c.reply().code, 250, "RSET")
+        eq(c.reply().code, 250, "NOOP")
         eq(c.reply().code, 220, "STARTTLS")
         kt.smtp_wrap_tls(c, timeout=5)
         c.ok("EHLO client.example.org", 250)
@@ -651,9 +654,16 @@ def starttls_resets_session():
 
 @test
 def starttls_pipelined_after_ehlo():
+    # EHLO must end a group (RFC 2920 3.1): STARTTLS behind it is refused
     c = K.connect()
     c.send(b"EHLO client.example.org\r\nSTARTTLS\r\n")
-    eq(c.reply().code, 250, "EHLO")
+    rs = c.replies_until_close(10)
+    eq([r.code for r in rs], [554], "EHLO and STARTTLS in one segment")
+    # after EHLO's reply, STARTTLS may close a group
+    c = K.connect()
+    c.ok("EHLO client.example.org", 250)
+    c.send(b"NOOP\r\nSTARTTLS\r\n")
+    eq(c.reply().code, 250, "NOOP")
     eq(c.reply().code, 220, "STARTTLS")
     kt.smtp_wrap_tls(c)
     c.ok("EHLO client.example.org", 250)
