@@ -376,7 +376,7 @@ toobig(struct conn *c)
 	s->tag[0] = '\0';
 	if (s->st == ST_SASL)
 		s->st = ST_NOAUTH;
-	else if (imap_tag(&a, s->tag, sizeof(s->tag)) < 0)
+	else if (imap_tag(&a, s->tag, sizeof(s->tag)) < 0 || imap_sp(&a) < 0)
 		s->tag[0] = '\0';
 	reply(c, "BAD", "[TOOBIG] Command too long.");
 }

@@ -193,6 +193,10 @@ def bounds_toobig_nul_and_literal_refused():
     c.s.sendall(b"big LOGIN {100000}\r\n")
     t = c.line()
     check(t.startswith(b"big BAD [TOOBIG]"), t)
+    # no tag (nothing but a space may follow it): the BAD is untagged
+    c.s.sendall(b"big(LOGIN {100000}\r\n")
+    t = c.line()
+    check(t.startswith(b"* BAD [TOOBIG]"), t)
     # a LITERAL+ one is read and dropped with the rest of its command
     c.s.sendall(b"big2 LOGIN {5000+}\r\n" + b"z" * 5000 + b" more\r\n")
     t = c.line()
