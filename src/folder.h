@@ -140,8 +140,11 @@ struct view {			/* all fields private: use the functions */
 	uint32_t exists;	/* the count last told */
 	uint32_t fgen, xgen;	/* flag changes, expunges told up to these */
 	uint32_t rlo, rhi;	/* UIDs [rlo, rhi) are \Recent in this view */
-	uint32_t cur, target;	/* a report under way: position, generation */
-	uint8_t	 mode, st, rep, err;
+	uint32_t xcur, xtarget;	/* an expunge report under way: UID bound, generation */
+	uint32_t fcur, ftarget;	/* a flag report under way */
+	uint32_t luid, lepoch;	/* view_read: the message located last */
+	uint64_t ls, le;	/* its content on disk */
+	uint8_t	 mode, st, xrep, frep;
 	uint8_t	*del;		/* VM_POP3: DELE bitmap by sequence number */
 };
 
@@ -251,6 +254,9 @@ int	 view_sync(struct view *);
 #define VC_EXPUNGE	0x01
 #define VC_FLAGS	0x02
 #define VC_EXISTS	0x04
+#define VC_RESET	0x08	/* another program made the UIDs unkeepable (new
+				 * UIDVALIDITY): the view is dead; IMAP: "* BYE",
+				 * close the connection (as Dovecot); POP3: -ERR */
 unsigned view_changes(struct view *);
 
 /* Reports, in this order.  Expunges must not be sent during FETCH, STORE
@@ -273,9 +279,9 @@ int	 view_next_exists(struct view *, uint32_t *exists, uint32_t *recent);
 #define MS_TOP		0x02	/* POP3 TOP: header, blank line, then `lines` lines */
 
 struct mstream {		/* lives in the session; private fields */
-	uint64_t pos, end;	/* mbox bytes still to read */
+	uint64_t pos, end;	/* content bytes still to read (offsets as view_read's) */
 	uint64_t skip, left;	/* output octets to drop, then to send */
-	uint32_t uid, i, epoch;
+	struct vmsg m;
 	long	 lines;
 	uint8_t	 flags, bol, hdr, pad;
 };
@@ -322,14 +328,15 @@ struct fop {
 	struct conn *c;
 	struct view *src;
 	const uint32_t (*set)[2];
-	uint32_t nset, si, suid;
+	uint32_t nset, si, suid, cap;
+	uint32_t *uids;		/* the sources copied, in order */
 	struct folder *dst;
 	int	 fd, err;
-	uint64_t off, len, done;
+	uint64_t off, len, done, base;
 	uint32_t flags;
 	time_t	 date;
 	const char *kw;
-	uint8_t	 kind, st, move, tries;
+	uint8_t	 kind, st, move, tries, msg;
 };
 
 /* APPEND: the message is in fd [off, off + len) with CRLF line ends (an

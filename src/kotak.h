@@ -268,7 +268,7 @@ void	 conn_write(struct conn *);
 
 void	 loop_init(void);
 void	 loop_run(void);
-/* Deferred work, one API (never a deadline of now and a timeout
+/* wake.c: deferred work, one API (never a deadline of now and a timeout
  * callback): loop_wake runs c->proto->wake (input when it has none) once,
  * secs seconds from now, 0: in the next pass (select does not sleep
  * meanwhile); waking again before it ran keeps the earlier time.  A
@@ -284,6 +284,8 @@ struct loop_timer {
 };
 void	 loop_timer_set(struct loop_timer *, int secs);
 void	 loop_timer_stop(struct loop_timer *);
+int	 loop_deferred(void);	/* run what is due (each pass; unit tests): how many ran */
+time_t	 loop_deferred_next(time_t next);	/* the earliest due, folded into next */
 int	 listen_apply(const struct cfg *);	/* open/close listeners to match the config */
 void	 listen_close_all(void);
 int	 listen_is_open(const struct cfg_listen *);
@@ -352,19 +354,55 @@ struct bounce_rcpt {
 int	 bounce_make(const char *qid, int qfd, const struct qenv *, const char *mta,
 	    const struct bounce_rcpt *, int n, int delayed);	/* 0 queued (or nothing to send), -1 */
 
-/* mbox.c: locked mbox append. */
+/* mbox.c: the dotlock (its format lives there alone) and locked appends
+ * to any folder's mbox. */
+#define MBOX_PATH	(PATH_MAX_K + USER_MAX + 128)	/* any path under mail/USER/ */
+enum { LK_APPEND, LK_REWRITE };		/* what a lock of ours is for */
 struct mbox_lock {
-	int	 fd;
-	char	 path[PATH_MAX_K];
-	char	 lock[PATH_MAX_K + 8];
+	int	 fd;		/* the mbox, O_APPEND, fcntl write-locked */
+	int	 reg;		/* private: slot in mbox.c's table of our locks */
+	unsigned char synced;	/* the dotlock's content is durable */
+	char	 path[MBOX_PATH];
+	char	 lock[MBOX_PATH];
 };
-int	 mbox_lock_open(struct mbox_lock *, const char *user);	/* 0, 1 busy, -1 error */
+/* data_dir/mail/USER/PRE FOLDER SFX (USER alone when the rest is empty);
+ * -1 ENAMETOOLONG, never a truncated path. */
+int	 mbox_path(char *, size_t, const char *user, const char *pre, const char *folder, const char *sfx);
+/* Lock folder's mbox: 0, 1 busy (retry later), -1.  create: make the
+ * user's directory and the mbox when missing, each directory entry
+ * durable at once (INBOX). */
+int	 mbox_lock_open(struct mbox_lock *, const char *user, const char *folder, int kind, int create);
 void	 mbox_unlock(struct mbox_lock *);
-void	 mbox_recover_all(void);	/* at start: dotlocks left by a crash */
+void	 mbox_recover_all(void);	/* at start: dotlocks left by a crash, every folder */
 int	 mbox_sync_dir(const char *user);	/* fsync <data_dir>/mail/<user> */
-void	 mbox_lock_note(struct mbox_lock *, off_t size);
+void	 mbox_lock_note(struct mbox_lock *, off_t size);	/* "kotak PID SIZE": cut back to SIZE */
 int	 mbox_lock_add(struct mbox_lock *, const char *qid, off_t off, int direct);
+int	 mbox_lock_sync(struct mbox_lock *);	/* dotlock content and name durable */
+int	 mbox_lock_owner(const char *lockpath);	/* 0 none, 1 this process, 2 someone else */
+struct stat;
+int	 mbox_lock_mine(const struct stat *, off_t *base);	/* 0, 1 our append (base: size before), 2 our rewrite */
 int	 mbox_from_line(char *, size_t, const char *sender, time_t);
 size_t	 mbox_quote(const char *in, size_t n, char *out, int *state);
+/* One message appended to a locked mbox: begin (blank line fixed, From_
+ * line, Return-Path when rpath, the append noted in the dotlock), data
+ * (mboxrd-quoted), end (final LF and blank line); on any error undo
+ * (cut back to the size before).  The caller fsyncs. */
+#define APPEND_CRLF	0x1	/* input has CRLF line ends: store LF */
+#define APPEND_FILTER	0x2	/* drop Status, X-Status, X-UID, X-Keywords... headers */
+#define APPEND_RAW	0x4	/* already mboxrd-quoted (a copy from another mbox) */
+enum { HS_BOL, HS_NAME, HS_KEEP, HS_DROP, HS_BODY };
+struct mbox_append {
+	off_t	 old;		/* mbox size before */
+	off_t	 start;		/* where the From_ line went */
+	int	 qstate, flags;
+	unsigned char cr, hst, drop, nlen;
+	char	 last;
+	char	 name[64];
+};
+int	 mbox_append_begin(struct mbox_lock *, struct mbox_append *, const char *sender, time_t date,
+	    const char *rpath, const char *qid, int direct, int flags);
+int	 mbox_append_data(struct mbox_lock *, struct mbox_append *, const char *, size_t);
+int	 mbox_append_end(struct mbox_lock *, struct mbox_append *);
+void	 mbox_append_undo(struct mbox_lock *, struct mbox_append *);
 
 #endif

@@ -28,8 +28,6 @@ struct listener {
 static struct listener lst[CONFIG_MAX_LISTEN];
 static int nlst;
 static time_t accept_pause;	/* out of fds: stop polling listeners until then */
-static struct loop_timer *timers;	/* armed timers, unordered: there are few */
-static unsigned pass;		/* loop passes, for timers set during one */
 
 extern void main_reload(void);
 extern const struct proto imap_proto;
@@ -47,92 +45,6 @@ static const struct proto *const protos[PROTO_NUM] = {
 	NULL, NULL
 #endif
 };
-
-/* ---- deferred work (kotak.h) ---- */
-
-void
-loop_wake(struct conn *c, int secs)
-{
-	if (c->fd < 0)
-		return;
-	if (!(c->flags & CF_WAKE)) {
-		c->flags |= CF_WAKE;
-		c->wake = now + secs;
-	} else if (now + secs < c->wake) {
-		c->wake = now + secs;
-	}
-}
-
-void
-loop_timer_set(struct loop_timer *t, int secs)
-{
-	if (!t->on) {
-		t->next = timers;
-		timers = t;
-		t->on = 1;
-	}
-	t->when = now + secs;
-	t->pass = pass;
-}
-
-void
-loop_timer_stop(struct loop_timer *t)
-{
-	struct loop_timer **p;
-
-	for (p = &timers; *p; p = &(*p)->next)
-		if (*p == t) {
-			*p = t->next;
-			break;
-		}
-	t->on = 0;
-}
-
-/* The earliest wake or timer, folded into next (0 = none); now when due. */
-static time_t
-deferred_next(time_t next)
-{
-	struct loop_timer *t;
-	int i;
-
-	for (t = timers; t; t = t->next)
-		if (!next || t->when < next)
-			next = t->when;
-	for (i = 0; i < CONFIG_MAX_CONNS; i++)
-		if (conns[i].fd >= 0 && (conns[i].flags & CF_WAKE) && (!next || conns[i].wake < next))
-			next = conns[i].wake;
-	return next;
-}
-
-/* Run the wakes and timers that are due.  One pass each: what a callback
- * sets again for "now" runs in the next pass (select then does not sleep). */
-static void
-deferred_run(void)
-{
-	struct loop_timer *t;
-	int i;
-
-	for (i = 0; i < CONFIG_MAX_CONNS; i++) {
-		struct conn *c = &conns[i];
-		if (c->fd < 0 || !(c->flags & CF_WAKE) || c->wake > now)
-			continue;
-		c->flags &= ~CF_WAKE;
-		if (c->proto->wake)
-			c->proto->wake(c);
-		else
-			conn_process(c);
-	}
-	/* a callback may set or stop any timer (even free it): start over
-	 * after each; timers set in this pass wait for the next */
-again:
-	for (t = timers; t; t = t->next)
-		if (t->when <= now && t->pass != pass) {
-			loop_timer_stop(t);
-			t->fn(t);
-			goto again;
-		}
-	pass++;
-}
 
 static void
 on_signal(int sig)
@@ -377,7 +289,7 @@ loop_run(void)
 #endif
 		if (now < accept_pause && (!next || accept_pause < next))
 			next = accept_pause;
-		next = deferred_next(next);
+		next = loop_deferred_next(next);
 		for (i = 0; i < CONFIG_MAX_CONNS; i++) {
 			struct conn *c = &conns[i];
 			if (c->fd < 0)
@@ -468,7 +380,7 @@ loop_run(void)
 			if ((c->flags & CF_CLOSE) && !(c->flags & CF_COMMIT) && !conn_out_pending(c))
 				conn_close(c);
 		}
-		deferred_run();
+		loop_deferred();
 		queue_run();
 		queue_sync();	/* group commit: one sync for this pass's messages and deliveries */
 #if ENABLE_RELAY

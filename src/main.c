@@ -1,6 +1,6 @@
 /* main.c: command line, startup, privileges, reload; then the loop. */
 #include "kotak.h"
-#include "mailbox.h"
+#include "folder.h"
 #include "dns.h"
 
 #include <errno.h>
@@ -190,10 +190,7 @@ main(int argc, char **argv)
 #if ENABLE_RPC
 	ctl_open();
 #endif
-	mbox_recover_all();	/* dotlocks of a crash: before any reader */
-#if ENABLE_POP3
-	mailbox_recover_all();
-#endif
+	folder_recover_all();	/* dotlocks, compactions and renames a crash left: before any reader */
 	if (!cfg.cert[0] && tls_load(1, err, sizeof(err)) < 0)
 		log_warnx("%s: TLS is off until this is fixed", err);
 	log_info("kotak %s started, %d listener(s), data_dir %s", KOTAK_VERSION, cfg.nlisten, cfg.data_dir);
@@ -204,6 +201,7 @@ main(int argc, char **argv)
 	listen_close_all();
 	for (c = 0; c < CONFIG_MAX_CONNS; c++)
 		conn_close(&conns[c]);
+	folder_shutdown();	/* flag changes of the last seconds */
 	pidfile_remove();
 	log_info("kotak stopped");
 	return 0;

@@ -1,20 +1,21 @@
 /*
  * pop3.c: the POP3 server (RFC 1939; CAPA, RESP-CODES, PIPELINING RFC 2449;
- * AUTH PLAIN RFC 5034; STLS RFC 2595) on the mailbox layer.
+ * AUTH PLAIN RFC 5034; STLS RFC 2595) on a folder view (folder.h).
  *
- *	ST_AUTH --USER+PASS | AUTH PLAIN--> ST_OPEN --index synced--> ST_TRANS
+ *	ST_AUTH --USER+PASS | AUTH PLAIN--> ST_OPEN --view ready--> ST_TRANS
  *	ST_TRANS --RETR TOP LIST UIDL--> ST_SEND --last line--> ST_TRANS
  *	ST_TRANS --QUIT--> ST_UPDATE --expunged--> close
  *
- * The session sees the mailbox as it was at login; mail delivered meanwhile
- * shows in the next session.  DELE only marks: messages go at QUIT (a
- * dropped connection deletes nothing).  One session per mailbox: a second
- * login gets -ERR [IN-USE] (RFC 2449), as Dovecot does.  Messages stream
- * from the mbox as the socket drains, one output buffer per pass, so a
- * 20 MB RETR costs no more RAM than a NOOP.  UIDL is Dovecot's
- * %08X%08X of UID and UIDVALIDITY, so clients moving from Dovecot keep
- * their "leave on server" state.  Indexing and expunge run in slices from
- * the timeout callback (tick), never holding the loop.
+ * The session sees the INBOX as it was at login (a VM_POP3 view); mail
+ * delivered meanwhile shows in the next session.  DELE only marks:
+ * messages go at QUIT (a dropped connection deletes nothing).  One
+ * session per mailbox: a second login gets -ERR [IN-USE] (RFC 2449), as
+ * Dovecot does.  Messages stream from the mbox as the socket drains
+ * (stream.c), so a 20 MB RETR costs no more RAM than a NOOP.  UIDL is
+ * Dovecot's %08X%08X of UID and UIDVALIDITY, so clients moving from
+ * Dovecot keep their "leave on server" state.  Whatever takes loop
+ * passes (indexing, a foreign lock, the expunge at QUIT) is the folder
+ * layer's; it wakes the session (pop3_wake) when it is done.
  */
 #include "kotak.h"
 
@@ -22,37 +23,18 @@
 #include <stdio.h>
 #include <string.h>
 
-enum { ST_AUTH, ST_SASL, ST_OPEN, ST_TRANS, ST_SEND, ST_UPDATE };
+enum { ST_AUTH, ST_SASL, ST_OPEN, ST_TRANS, ST_SEND, ST_LOCATE, ST_UPDATE };
 enum { K_MSG, K_LIST, K_UIDL };
 
 #define LINE_MAX_P	257	/* RFC 2449 4: 255 octets, here without the CRLF */
 #define OUT_NEEDED	256	/* reply room needed before taking a command */
 #define AUTH_TRIES	3	/* failed logins before the session is closed */
-#define BUSY_TRIES	30	/* seconds to wait for another program's lock */
-
-static char rb[CONFIG_OBUF];	/* message bytes on their way to an output buffer */
 
 /* RFC 1939 3: an autologout timer must be at least 10 minutes. */
 static int
 tmo(void)
 {
 	return cfg.timeout > 600 ? cfg.timeout : 600;
-}
-
-/* Come back through pop3_wake after secs (0: next loop pass), input
- * waiting meanwhile: slices of indexing and expunge, lock retries. */
-static void
-tick(struct conn *c, int secs)
-{
-	c->u.pop3.wait = 1;
-	loop_wake(c, secs);
-}
-
-static void
-untick(struct conn *c)
-{
-	c->u.pop3.wait = 0;
-	c->deadline = now + tmo();
 }
 
 static void
@@ -69,7 +51,6 @@ bad(struct conn *c, const char *msg)
 static void
 pop3_start(struct conn *c)
 {
-	c->u.pop3.mb.fd = -1;
 	c->deadline = now + conn_login_timeout();
 	log_info("pop3 %08x connect ip=%s%s", c->id, c->ip, conn_is_tls(c) ? " tls" : "");
 	conn_reply(c, "+OK kotak ready.");
@@ -80,49 +61,44 @@ pop3_close(struct conn *c)
 {
 	struct pop3_sess *s = &c->u.pop3;
 
-	if (s->st >= ST_OPEN)
-		mailbox_close(&s->mb);	/* finishes an expunge under way */
+	view_close(&s->v);	/* DELE marks go; a QUIT's expunge goes on in the folder */
 	log_info("pop3 %08x disconnect ip=%s", c->id, c->ip);
 }
 
 static void
-open_step(struct conn *c)
+opened(struct conn *c, int r)
 {
 	struct pop3_sess *s = &c->u.pop3;
-	int r = mailbox_sync(&s->mb);
 
-	if (r == MB_MORE || (r == MB_BUSY && ++s->waits < BUSY_TRIES)) {
-		tick(c, r == MB_BUSY);
+	if (r == F_WAIT) {
+		s->wait = 1;
 		return;
 	}
-	untick(c);
+	s->wait = 0;
+	c->deadline = now + tmo();
 	if (r == 0) {
-		log_info("pop3 %08x login user=%s ip=%s messages=%u", c->id, s->user, c->ip, s->mb.n);
+		log_info("pop3 %08x login user=%s ip=%s messages=%u", c->id, s->user, c->ip, view_count(&s->v));
 		conn_reply(c, "+OK Logged in.");
 		s->st = ST_TRANS;
 	} else {
-		if (r < 0)
-			log_warn("pop3 %08x user=%s: mailbox", c->id, s->user);
-		conn_reply(c, r > 0 ? "-ERR [IN-USE] Mailbox locked by another program, try later." :
+		log_warn("pop3 %08x user=%s: mailbox", c->id, s->user);
+		conn_reply(c, errno == EAGAIN ? "-ERR [IN-USE] Mailbox locked by another program, try later." :
 		    "-ERR [SYS/TEMP] Cannot open the mailbox.");
-		mailbox_close(&s->mb);
 		s->st = ST_AUTH;
 		s->user[0] = '\0';
 	}
-	conn_process(c);
 }
 
 static void
-update_step(struct conn *c)
+quit_done(struct conn *c, int r)
 {
 	struct pop3_sess *s = &c->u.pop3;
-	int r = mailbox_expunge(&s->mb);
 
-	if (r == MB_MORE || (r == MB_BUSY && ++s->waits < BUSY_TRIES)) {
-		tick(c, r == MB_BUSY);
+	if (r == F_WAIT) {
+		s->wait = 1;
 		return;
 	}
-	untick(c);
+	s->wait = 0;
 	if (r == 0)
 		conn_reply(c, s->ndele ? "+OK Logging out, messages deleted." : "+OK Logging out.");
 	else
@@ -133,6 +109,9 @@ update_step(struct conn *c)
 	c->deadline = now + 10;
 }
 
+static void do_retr_located(struct conn *);
+
+/* The folder layer has what we waited for (or a lock may be free). */
 static void
 pop3_wake(struct conn *c)
 {
@@ -140,13 +119,15 @@ pop3_wake(struct conn *c)
 
 	if (!s->wait)
 		return;
-	s->wait = 0;
 	if (s->st == ST_OPEN)
-		open_step(c);
+		opened(c, view_ready(&s->v));
 	else if (s->st == ST_UPDATE)
-		update_step(c);
+		quit_done(c, view_pop3_commit(&s->v));
+	else if (s->st == ST_LOCATE)
+		do_retr_located(c);
 	else
-		conn_process(c);	/* ST_SEND: the lock may be free now */
+		s->wait = 0;	/* ST_SEND */
+	conn_process(c);
 }
 
 static void
@@ -191,10 +172,8 @@ login(struct conn *c, const char *user, const char *pass)
 		}
 	}
 	strlcpy_k(s->user, name, sizeof(s->user));
-	mailbox_open(&s->mb, name, "INBOX");
 	s->st = ST_OPEN;
-	s->waits = 0;
-	tick(c, 0);
+	opened(c, view_open(&s->v, c, name, "INBOX", VM_POP3));
 }
 
 /* PLAIN: [authzid] NUL authcid NUL passwd (RFC 4616); "=" is empty. */
@@ -237,175 +216,116 @@ capa(struct conn *c)
 	    pre && conn_tls_ready() && !conn_is_tls(c) ? "\r\nSTLS" : "");
 }
 
-/* The message an argument names, or NULL after an error reply. */
-static struct mb_rec *
+/* The message an argument names (into s->m), or 0 after an error reply. */
+static int
 msg_arg(struct conn *c, const char *a)
 {
 	struct pop3_sess *s = &c->u.pop3;
 	unsigned long long v;
 
-	if (parse_uint(a, 0xffffffffULL, &v) < 0 || v == 0 || v > s->mb.n) {
+	if (parse_uint(a, 0xffffffffULL, &v) < 0 || !view_seek_msn(&s->v, v, &s->m)) {
 		bad(c, "There's no such message.");
-		return NULL;
+		return 0;
 	}
-	s->msg = v - 1;
-	if (s->mb.rec[s->msg].sflags & MS_DEL) {
+	if (view_is_dele(&s->v, &s->m)) {
 		conn_reply(c, "-ERR Message is deleted.");
-		return NULL;
+		return 0;
 	}
-	return &s->mb.rec[s->msg];
+	return 1;
 }
 
-/* RETR (top < 0) and TOP: check where the message is, then stream it. */
+/* RETR/TOP once the message is where the index says (the first bytes
+ * read back): a rewrite by another program is indexed first. */
+static void
+do_retr_located(struct conn *c)
+{
+	struct pop3_sess *s = &c->u.pop3;
+	uint64_t n;
+	char b[1];
+	long r = view_read(&s->v, &s->m, 0, b, 1);
+
+	s->st = ST_LOCATE;
+	if (r == -F_WAIT) {
+		s->wait = 1;
+		return;
+	}
+	s->wait = 0;
+	s->st = ST_TRANS;
+	if (r < 0) {
+		conn_reply(c, errno == ESTALE ? "-ERR Message was removed by another program." :
+		    "-ERR [SYS/TEMP] Cannot read message.");
+		return;
+	}
+	mstream_open(&s->ms, &s->v, &s->m, s->top < 0 ? MS_DOTS : MS_DOTS | MS_TOP, s->top, 0, UINT64_MAX, &n);
+	if (s->top < 0)
+		conn_reply(c, "+OK %u octets", s->m.size);
+	else
+		conn_reply(c, "+OK");
+	s->kind = K_MSG;
+	s->st = ST_SEND;
+}
+
+/* RETR (top < 0) and TOP. */
 static void
 do_retr(struct conn *c, char *arg, long top)
 {
 	struct pop3_sess *s = &c->u.pop3;
-	struct mb_rec *r;
 	char *sp = strchr(arg, ' ');
 	unsigned long long v = 0;
-	int e;
 
 	if (top >= 0 && (sp == NULL || (*sp++ = '\0', parse_uint(sp, 1UL << 30, &v) < 0))) {
 		bad(c, "Syntax: TOP msg lines");
 		return;
 	}
-	if ((r = msg_arg(c, arg)) == NULL)
+	if (!msg_arg(c, arg))
 		return;
-	e = r->sflags & MS_GONE ? 1 : mailbox_locate(&s->mb, s->msg, &s->pos, &s->end);
-	if (e < 0 && errno == ESTALE) {
-		log_info("pop3 %08x user=%s: mailbox changed by another program, indexing again", c->id, s->user);
-		if (mailbox_resync(&s->mb) < 0) {
-			conn_reply(c, "-ERR [SYS/TEMP] Mailbox changed by another program, log in again.");
-			c->flags |= CF_CLOSE;
-			return;
-		}
-		e = r->sflags & MS_GONE ? 1 : mailbox_locate(&s->mb, s->msg, &s->pos, &s->end);
-	}
-	if (e) {
-		conn_reply(c, e == MB_BUSY ? "-ERR [IN-USE] Mailbox locked by another program, try again." :
-		    e > 0 ? "-ERR Message was removed by another program." : "-ERR [SYS/TEMP] Cannot read message.");
-		return;
-	}
-	if (top < 0)
-		conn_reply(c, "+OK %u octets", r->size);
-	else
-		conn_reply(c, "+OK");
 	s->top = top < 0 ? -1 : (long)v;
-	s->hdr = s->bol = 1;
-	s->kind = K_MSG;
-	s->st = ST_SEND;
+	do_retr_located(c);
 }
 
 static void
 do_list(struct conn *c, char *arg, int kind)
 {
 	struct pop3_sess *s = &c->u.pop3;
-	struct mb_rec *r;
-	uint32_t i, n = 0;
+	struct fstatus fs;
+	uint32_t n = 0;
+	int r;
 
 	if (*arg) {
-		if ((r = msg_arg(c, arg)) == NULL)
+		if (!msg_arg(c, arg))
 			return;
+		view_status(&s->v, &fs);
 		if (kind == K_LIST)
-			conn_reply(c, "+OK %u %u", s->msg + 1, r->size);
+			conn_reply(c, "+OK %u %u", s->m.msn, s->m.size);
 		else
-			conn_reply(c, "+OK %u %08X%08X", s->msg + 1, r->uid, s->mb.h.uidvalidity);
+			conn_reply(c, "+OK %u %08X%08X", s->m.msn, s->m.uid, fs.uidvalidity);
 		return;
 	}
-	for (i = 0; i < s->mb.n; i++)
-		n += !(s->mb.rec[i].sflags & MS_DEL);
+	for (r = view_seek_msn(&s->v, 1, &s->m); r; r = view_next(&s->v, &s->m))
+		n += !view_is_dele(&s->v, &s->m);
 	conn_reply(c, kind == K_LIST ? "+OK %u messages:" : "+OK", n);
-	s->msg = 0;
+	s->msg = 1;
 	s->kind = kind;
 	s->st = ST_SEND;
-}
-
-/* Message text p[0..n) to the output as the wire wants it: CRLF line
- * ends, one '>' off ^>+From  lines (mboxrd), dot-stuffed.  Whole lines
- * only, or a piece of a line longer than the buffer; counted the same way
- * by mailbox.c's scanner (LIST sizes).  0 when the message is out. */
-static int
-send_msg(struct conn *c)
-{
-	struct pop3_sess *s = &c->u.pop3;
-	struct buf *o = &c->out;
-	size_t want, i, k, cl;
-	const char *p, *e;
-	long r;
-	int q, bol, stop;
-
-	while (s->pos < s->end) {
-		if (buf_room(o) < 80)	/* room for a line's first 64 bytes: quoting is judged on them */
-			return 1;
-		want = buf_room(o) - 3 < sizeof(rb) ? buf_room(o) - 3 : sizeof(rb);
-		if (want > s->end - s->pos)
-			want = s->end - s->pos;
-		r = mailbox_read(&s->mb, s->msg, rb, want, s->pos);
-		if (r == -MB_BUSY) {
-			tick(c, 1);
-			return 1;
-		}
-		if (r <= 0) {
-			log_warn("pop3 %08x user=%s: read message %u", c->id, s->user, s->msg + 1);
-			c->flags |= CF_CLOSE;
-			return 1;
-		}
-		for (i = stop = 0; i < (size_t)r && !stop; i += k) {
-			p = rb + i;
-			if ((e = memchr(p, '\n', r - i)) != NULL)
-				k = e - p + 1;
-			else if (s->pos + r == s->end)
-				k = r - i;
-			else if (i == 0)
-				k = r - (r > 1 && p[r - 1] == '\r');
-			else
-				break;
-			cl = k - (e != NULL);
-			if (e && cl && p[cl - 1] == '\r')
-				cl--;
-			if (buf_room(o) < cl + 3)
-				break;
-			bol = s->bol;
-			q = bol && mailbox_quoted(p, k);
-			if (bol && cl && *p == '.')
-				buf_add(o, ".", 1);
-			buf_add(o, p + q, cl - q);
-			s->bol = e || s->pos + i + k == s->end;
-			if (!s->bol)
-				continue;
-			buf_add(o, "\r\n", 2);
-			if (s->top >= 0 && s->hdr)
-				stop = bol && cl == 0 && !(s->hdr = 0) && s->top == 0;
-			else if (s->top >= 0)
-				stop = --s->top == 0;
-		}
-		s->pos += i;
-		if (stop)
-			s->end = s->pos;
-		c->deadline = now + tmo();
-		if (i == 0)
-			return 1;	/* the next line waits for room */
-	}
-	return 0;
 }
 
 static int
 send_list(struct conn *c)
 {
 	struct pop3_sess *s = &c->u.pop3;
-	struct mb_rec *r;
+	struct fstatus fs;
 
-	while (s->msg < s->mb.n) {
+	view_status(&s->v, &fs);
+	while (s->msg && (s->msg == 1 ? view_seek_msn(&s->v, 1, &s->m) : view_next(&s->v, &s->m))) {
 		if (buf_room(&c->out) < 48)
 			return 1;
-		r = &s->mb.rec[s->msg++];
-		if (r->sflags & MS_DEL)
+		s->msg = s->m.msn + 1;
+		if (view_is_dele(&s->v, &s->m))
 			continue;
 		if (s->kind == K_LIST)
-			buf_printf(&c->out, "%u %u\r\n", s->msg, r->size);
+			buf_printf(&c->out, "%u %u\r\n", s->m.msn, s->m.size);
 		else
-			buf_printf(&c->out, "%u %08X%08X\r\n", s->msg, r->uid, s->mb.h.uidvalidity);
+			buf_printf(&c->out, "%u %08X%08X\r\n", s->m.msn, s->m.uid, fs.uidvalidity);
 	}
 	return 0;
 }
@@ -415,18 +335,32 @@ static int
 send_step(struct conn *c)
 {
 	struct pop3_sess *s = &c->u.pop3;
-	struct mb_rec *r = &s->mb.rec[s->msg];
+	int r;
 
-	if ((s->kind == K_MSG ? send_msg(c) : send_list(c)) || buf_room(&c->out) < 3)
+	if (s->kind == K_MSG) {
+		r = mstream_send(&s->ms, &s->v, &c->out);
+		if (r == F_WAIT) {
+			s->wait = 1;
+			return 1;
+		}
+		if (r < 0) {
+			log_warn("pop3 %08x user=%s: read message %u", c->id, s->user, s->m.msn);
+			c->flags |= CF_CLOSE;
+			return 1;
+		}
+		if (r == 1)
+			return 1;
+		c->deadline = now + tmo();
+	} else if (send_list(c)) {
+		return 1;
+	}
+	if (buf_room(&c->out) < 3)
 		return 1;
 	buf_add(&c->out, ".\r\n", 3);
 	s->st = ST_TRANS;
 	if (s->kind == K_MSG && s->top < 0) {
 		s->nretr++;
-		if (!(r->flags & MF_SEEN)) {	/* as Dovecot: RETR marks it read for IMAP */
-			r->flags |= MF_SEEN;
-			r->sflags |= MS_DIRTY;
-		}
+		view_store(&s->v, &s->m, FS_ADD, MF_SEEN);	/* as Dovecot: RETR marks it read for IMAP */
 	}
 	return 0;
 }
@@ -437,7 +371,8 @@ do_cmd(struct conn *c, char *line)
 	struct pop3_sess *s = &c->u.pop3;
 	char *arg = strchr(line, ' '), none[1] = "";
 	uint64_t total = 0;
-	uint32_t i, n = 0;
+	uint32_t n = 0;
+	int r;
 
 	if (s->st == ST_SASL) {
 		s->st = ST_AUTH;
@@ -461,11 +396,10 @@ do_cmd(struct conn *c, char *line)
 			c->deadline = now + 10;
 			return;
 		}
-		for (i = 0; i < s->mb.n; i++)
-			s->ndele += (s->mb.rec[i].sflags & MS_DEL) != 0;
+		for (r = view_seek_msn(&s->v, 1, &s->m); r; r = view_next(&s->v, &s->m))
+			s->ndele += view_is_dele(&s->v, &s->m);
 		s->st = ST_UPDATE;
-		s->waits = 0;
-		tick(c, 0);
+		quit_done(c, view_pop3_commit(&s->v));
 	} else if (s->st == ST_AUTH) {
 		if ((VERB("USER") || VERB("PASS") || VERB("AUTH")) && *arg && !auth_allowed(c)) {
 			conn_reply(c, "-ERR Cleartext authentication disallowed.");
@@ -508,10 +442,10 @@ do_cmd(struct conn *c, char *line)
 			bad(c, "Unknown command.");
 		}
 	} else if (VERB("STAT")) {
-		for (i = 0; i < s->mb.n; i++)
-			if (!(s->mb.rec[i].sflags & MS_DEL)) {
+		for (r = view_seek_msn(&s->v, 1, &s->m); r; r = view_next(&s->v, &s->m))
+			if (!view_is_dele(&s->v, &s->m)) {
 				n++;
-				total += s->mb.rec[i].size;
+				total += s->m.size;
 			}
 		conn_reply(c, "+OK %u %llu", n, (unsigned long long)total);
 	} else if (VERB("LIST")) {
@@ -524,12 +458,11 @@ do_cmd(struct conn *c, char *line)
 		do_retr(c, arg, 0);
 	} else if (VERB("DELE")) {
 		if (msg_arg(c, arg)) {
-			s->mb.rec[s->msg].sflags |= MS_DEL;
+			view_dele(&s->v, &s->m);
 			conn_reply(c, "+OK Marked to be deleted.");
 		}
 	} else if (VERB("RSET")) {
-		for (i = 0; i < s->mb.n; i++)
-			s->mb.rec[i].sflags &= ~MS_DEL;
+		view_dele_reset(&s->v);
 		conn_reply(c, "+OK");
 	} else if (VERB("NOOP")) {
 		conn_reply(c, "+OK");

@@ -27,6 +27,7 @@
 #define _GNU_SOURCE	/* sync_file_range (Linux) */
 #include "kotak.h"
 #include "smtp_in.h"
+#include "folder.h"
 
 #include <dirent.h>
 #include <poll.h>
@@ -81,6 +82,7 @@ static struct job {
 	off_t	 body_off, body_len, copied, mb_old;
 	off_t	 roff;		/* offset of the next envelope line to look at */
 	struct mbox_lock *mb;	/* the mailbox being appended to, NULL between */
+	struct mbox_append ap;
 } job = { .fd = -1 };
 
 /*
@@ -109,7 +111,11 @@ held_sync(void)
 	int i, r = 0;
 
 	for (i = 0; i < nheld; i++) {
-		if (fsync(held[i].mb.fd) == 0)
+		/* an append still under way (a big message, in slices) becomes
+		 * partly durable with this fsync: what undoes it must be first */
+		if (&held[i].mb == job.mb && mbox_lock_sync(job.mb) < 0)
+			log_warn("mbox %s: dotlock sync", held[i].mb.path);
+		else if (fsync(held[i].mb.fd) == 0)
 			continue;
 		log_warn("mbox %s: fsync", held[i].mb.path);
 		if (&held[i].mb != job.mb && ftruncate(held[i].mb.fd, held[i].base) < 0)
@@ -125,18 +131,20 @@ held_release(void)
 	int i;
 
 	for (i = 0; i < nheld; i++)
-		if (&held[i].mb != job.mb)	/* never one with an append under way */
+		if (&held[i].mb != job.mb) {	/* never one with an append under way */
 			mbox_unlock(&held[i].mb);
+			folder_appended(held[i].user, "INBOX");	/* wake its readers */
+		}
 	if (job.mb && job.mb != &held[0].mb) {
 		held[0] = *(struct held *)job.mb;
 		job.mb = &held[0].mb;
 	}
 	nheld = job.mb ? 1 : 0;
-	/* what came before the append under way is durable and about to be
-	 * marked done: a crash from now on may only cut from here */
+	/* what came before the append under way is durable; its dotlock
+	 * lines stay (their recipients are marked done now, so a crash cuts
+	 * only from the append under way), so the dotlock is not rewritten
+	 * and its sync (held_sync) is not needed again */
 	if (job.mb) {
-		mbox_lock_note(job.mb, job.mb_old);
-		mbox_lock_add(job.mb, job.qid, job.mb_old, job.direct);
 		held[0].base = job.mb_old;
 		held[0].dbase = -1;
 	}
@@ -869,8 +877,7 @@ static void
 deliver_fail(const char *why, int e)
 {
 	/* leave the mbox exactly as it was before this message */
-	if (ftruncate(job.mb->fd, job.mb_old) < 0)
-		log_warn("%s: mbox %s: truncate back to %lld", job.qid, job.mb->path, (long long)job.mb_old);
+	mbox_append_undo(job.mb, &job.ap);
 	errno = e;
 	log_warn("%s: to=%s status=deferred (%s)", job.qid, job.user, why);
 	job.mb = NULL;
@@ -893,7 +900,7 @@ held_lock(const char *user)
 		sync_now();	/* settles the others; rare */
 	if (nheld == HELD)
 		return 1;	/* cannot happen (held_release keeps at most one): try later */
-	if ((r = mbox_lock_open(&held[nheld].mb, user)) != 0)
+	if ((r = mbox_lock_open(&held[nheld].mb, user, "INBOX", LK_APPEND, 1)) != 0)
 		return r;
 	strlcpy_k(held[nheld].user, user, sizeof(held[0].user));
 	held[nheld].base = lseek(held[nheld].mb.fd, 0, SEEK_END);
@@ -902,30 +909,12 @@ held_lock(const char *user)
 	return 0;
 }
 
-static int
-write_all(int fd, const char *p, size_t n)
-{
-	ssize_t w;
-
-	while (n) {
-		w = write(fd, p, n);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return -1;
-		p += w, n -= w;
-	}
-	return 0;
-}
-
 /* One slice of work on the current recipient. */
 static void
 deliver_step(void)
 {
-	static char in[16384], out[2 * 16384 + CONFIG_DATA_LINE_MAX + 8];
-	struct stat st;
+	static char in[16384];
 	ssize_t r;
-	size_t o;
 	int lk;
 
 	if (job.mb == NULL) {
@@ -943,36 +932,13 @@ deliver_step(void)
 			job.user[0] = '\0';
 			return;
 		}
-		if (fstat(job.mb->fd, &st) < 0) {
-			deliver_fail("stat", errno);
+		if (mbox_append_begin(job.mb, &job.ap, job.sender, job.arrival, job.sender, job.qid,
+		    job.direct, 0) < 0) {
+			deliver_fail("write", errno);	/* begin undid its part */
 			return;
 		}
-		job.mb_old = st.st_size;
+		job.mb_old = job.ap.old;
 		job.copied = 0;
-		job.qstate = 0;
-		o = 0;
-		if (st.st_size > 0) {	/* another program may have left no blank line */
-			char t[2] = { '\n', '\n' };
-			off_t k = st.st_size >= 2 ? 2 : 1;
-			if (pread(job.mb->fd, t + 2 - k, k, st.st_size - k) != k) {
-				deliver_fail("read mbox", errno);
-				return;
-			}
-			if (t[1] != '\n')
-				out[o++] = '\n';
-			if (t[1] != '\n' || t[0] != '\n')
-				out[o++] = '\n';
-		}
-		o += mbox_from_line(out + o, sizeof(out) - o, job.sender, job.arrival);
-		if (mbox_lock_add(job.mb, job.qid, job.mb_old, job.direct) < 0) {
-			deliver_fail("note in dotlock", errno);
-			return;
-		}
-		o += snprintf(out + o, sizeof(out) - o, "Return-Path: <%s>\n", job.sender);
-		if (write_all(job.mb->fd, out, o) < 0) {
-			deliver_fail("write", errno);
-			return;
-		}
 	}
 	while (job.copied < job.body_len && pass_budget > 0) {
 		size_t want = sizeof(in);
@@ -983,8 +949,7 @@ deliver_step(void)
 			deliver_fail("read spool", r < 0 ? errno : EIO);
 			return;
 		}
-		o = mbox_quote(in, r, out, &job.qstate);
-		if (write_all(job.mb->fd, out, o) < 0) {
+		if (mbox_append_data(job.mb, &job.ap, in, r) < 0) {
 			deliver_fail("write", errno);
 			return;
 		}
@@ -993,9 +958,7 @@ deliver_step(void)
 	}
 	if (job.copied < job.body_len)
 		return;	/* next pass */
-	o = mbox_quote("", 0, out, &job.qstate);	/* nothing held: body ends in LF */
-	out[o++] = '\n';	/* the blank line that ends an mbox message */
-	if (write_all(job.mb->fd, out, o) < 0) {
+	if (mbox_append_end(job.mb, &job.ap) < 0) {
 		deliver_fail("write", errno);
 		return;
 	}

@@ -15,22 +15,31 @@
  *
  * Input: the fuzz.h chunk header, then one control byte, then the payload:
  * chunk 0 is the mbox as found, chunk 1 what another program appends,
- * chunk 2 a bit mask of messages to delete, the rest a replacement file
- * that another program writes over the mbox.  Control bits:
- *   0: expunge the masked messages (else: store \Seen on them)
+ * chunk 2 a program of session operations (below), the rest a replacement
+ * file that another program writes over the mbox.  Control bits:
  *   1: the replacement file is written (another program rewrote the mbox)
  *   2: a garbage index (the replacement's bytes) is there before the first open
+ * The session phase (folder.h) runs two IMAP views A and B and a POP3 view
+ * on the folder; each program byte is op << 5 | arg: 0/1 STORE on A/B
+ * (the next byte: FS_* op and flags, a keyword among them), 2/3 EXPUNGE
+ * on A/B, 4/5 A/B report (expunges, flags, exists), 6 A's numbering
+ * against the model, 7 a message streamed through A against the model.
+ * A reference model of the views says which sequence number each message
+ * has in each view, what each report must say, and what must stay
+ * readable; at the end every view has been told everything, the POP3 view
+ * still sees the folder as at its open, and once they close the quiet
+ * folder compacts: the file is the old one without the expunged spans,
+ * the kept messages keep their UIDs, flags and keywords.
  * Checks after every open: the records equal the model (offsets, sizes,
  * hashes), the content of each reads back (mailbox_locate +
  * mailbox_read) as the model's bytes, UIDs ascend below next_uid and,
  * while UIDVALIDITY stays, a UID names the same message (hash) as before;
- * an incremental open equals a full rebuild; after the expunge the file is
- * the old one without the deleted spans and every kept message keeps its
- * UID; stored flags survive a reopen.
+ * an incremental open equals a full rebuild.
  * The _small build reads 128 bytes at a time and scans or moves 256 bytes
  * per call, so long lines, slices and resumed expunges are reached. */
 #include "kotak.h"
 #include "mailbox.h"
+#include "folder.h"
 #include "fuzz.h"
 
 #include <dirent.h>
@@ -262,7 +271,7 @@ remember(const struct mailbox *mb, struct uids *u)
 		u->uid[i] = mb->rec[i].uid;
 		u->hash[i] = mb->rec[i].hash;
 		u->span[i] = (i + 1 < mb->n ? mb->rec[i + 1].off : mb->h.size) - mb->rec[i].off;
-		u->flags[i] = mb->rec[i].flags;
+		u->flags[i] = mb->rec[i].flags;	/* (system flags and tombstones) */
 	}
 }
 
@@ -334,10 +343,257 @@ clean(void)
 	closedir(d);
 }
 
-static int
-masked(const uint8_t *m, size_t mn, uint32_t i)
+/* ---- the session phase ---- */
+
+static void
+settle(void)
 {
-	return i / 8 < mn && (m[i / 8] >> (i % 8) & 1);
+	int i, idle = 0;
+
+	for (i = 0; i < 1000000 && idle < 2; i++) {
+		now = mono_now();
+		idle = loop_deferred() ? 0 : idle + 1;
+	}
+}
+
+struct mm {			/* the model: a message */
+	uint32_t uid;
+	uint8_t	 live, flags, seen[2];	/* seen: still in view A/B's numbering */
+	uint16_t kw;
+};
+static struct mm mm[MAXMSG];
+static uint32_t nmm;
+
+/* The message at msn of view x in the model: its index, or -1. */
+static long
+model_msn(int x, uint32_t msn)
+{
+	uint32_t i, k = 0;
+
+	for (i = 0; i < nmm; i++)
+		if (mm[i].seen[x] && ++k == msn)
+			return i;
+	return -1;
+}
+
+static uint32_t
+model_count(int x)
+{
+	uint32_t i, k = 0;
+
+	for (i = 0; i < nmm; i++)
+		k += mm[i].seen[x];
+	return k;
+}
+
+static void
+report(struct view *v, int x)
+{
+	struct vmsg m;
+	uint32_t msn, e, r;
+	long i;
+	uint32_t last = UINT32_MAX;
+
+	while (view_next_expunge(v, &msn)) {
+		/* highest first, numbered as the view still sees them */
+		FZ_ASSERT(msn < last);
+		last = msn;
+		i = model_msn(x, msn);
+		FZ_ASSERT(i >= 0 && !mm[i].live);
+		mm[i].seen[x] = 0;
+	}
+	for (i = 0; i < (long)nmm; i++)
+		FZ_ASSERT(!mm[i].seen[x] || mm[i].live);
+	FZ_ASSERT(view_count(v) == model_count(x));
+	while (view_next_flags(v, &m)) {
+		i = model_msn(x, m.msn);
+		FZ_ASSERT(i >= 0 && mm[i].uid == m.uid && mm[i].live);
+		FZ_ASSERT((m.flags & MF_SYSTEM) == mm[i].flags && m.flags >> 16 == mm[i].kw);
+	}
+	FZ_ASSERT(view_next_exists(v, &e, &r) == 0);
+}
+
+/* The numbering of view x against the model, by msn and by UID. */
+static void
+numbering(struct view *v, int x)
+{
+	struct vmsg m;
+	uint32_t k = 0;
+	long i;
+	int r;
+
+	for (r = view_seek_msn(v, 1, &m); r; r = view_next(v, &m)) {
+		i = model_msn(x, ++k);
+		FZ_ASSERT(i >= 0 && m.msn == k && m.uid == mm[i].uid && m.gone == !mm[i].live);
+		if (mm[i].live)
+			FZ_ASSERT((m.flags & MF_SYSTEM) == mm[i].flags && m.flags >> 16 == mm[i].kw);
+		FZ_ASSERT(view_seek_uid(v, m.uid, &m) && m.msn == k);
+	}
+	FZ_ASSERT(k == model_count(x) && k == view_count(v));
+}
+
+/* Message msn of view v streamed: exactly its size, as the model's bytes. */
+static void
+stream(struct view *v, uint32_t msn, const unsigned char *f, const struct ref *r, long i)
+{
+	static char ob[700];
+	struct vmsg m;
+	struct mstream s;
+	struct buf b;
+	uint64_t n, got = 0;
+	int rr, k = 0;
+
+	FZ_ASSERT(view_seek_msn(v, msn, &m));
+	FZ_ASSERT(mstream_open(&s, v, &m, 0, -1, 0, UINT64_MAX, &n) == 0);
+	FZ_ASSERT(n == m.size && m.size == r->size[i]);
+	do {
+		buf_init(&b, ob, sizeof(ob));
+		while ((rr = mstream_send(&s, v, &b)) == F_WAIT) {
+			FZ_ASSERT(++k < 100000);
+			settle();
+		}
+		FZ_ASSERT(rr >= 0);
+		got += b.len;
+	} while (rr == 1);
+	FZ_ASSERT(got == n);
+	(void)f;
+}
+
+static void
+vopen(struct view *v, int mode)
+{
+	int r = view_open(v, NULL, "alice", "INBOX", mode), k = 0;
+
+	while (r == F_WAIT) {
+		FZ_ASSERT(++k < 100000);
+		settle();
+		r = view_ready(v);
+	}
+	FZ_ASSERT(r == 0);
+}
+
+static void
+sessions(const uint8_t *p, size_t pn)
+{
+	static struct view va, vb, vp;
+	static struct ref r;
+	struct view *vv[2] = { &va, &vb };
+	struct vmsg m;
+	unsigned char *f, *g;
+	size_t n, gn, i, j;
+	uint32_t k, n0;
+	long x;
+	int kw;
+
+	f = slurp(mbox, &n);
+	ref_scan(f, n, &r);
+	vopen(&va, VM_RW);
+	vopen(&vb, VM_RW);
+	vopen(&vp, VM_POP3);
+	kw = view_keyword(&va, "$Junk", 1);
+	FZ_ASSERT(kw >= 0);
+	nmm = 0;
+	for (k = 1; view_seek_msn(&va, k, &m); k++) {
+		FZ_ASSERT(nmm < MAXMSG);
+		mm[nmm].uid = m.uid;
+		mm[nmm].live = mm[nmm].seen[0] = mm[nmm].seen[1] = 1;
+		mm[nmm].flags = m.flags & MF_SYSTEM;
+		mm[nmm++].kw = m.flags >> 16;
+	}
+	FZ_ASSERT(nmm == r.n);
+	n0 = nmm;
+	for (j = 0; j < pn; j++) {
+		int op = p[j] >> 5, a = p[j] & 31, xv = op & 1;
+		struct view *v = vv[xv];
+		uint32_t c = model_count(xv);
+		if (op < 4 && !c)
+			continue;
+		switch (op) {
+		case 0:
+		case 1: {
+			uint8_t fb = j + 1 < pn ? p[++j] : 0;
+			uint32_t fl = (fb & MF_SYSTEM) | (fb & 0x20 ? MF_KW(kw) : 0);
+			int how = (fb >> 6) % 3;
+			x = model_msn(xv, a % c + 1);
+			FZ_ASSERT(view_seek_msn(v, a % c + 1, &m));
+			if (!mm[x].live) {
+				FZ_ASSERT(view_store(v, &m, how, fl) == -1);
+				break;
+			}
+			FZ_ASSERT(view_store(v, &m, how, fl) == 0);
+			if (how == FS_SET)
+				mm[x].flags = fl & MF_SYSTEM, mm[x].kw = fl >> 16;
+			else if (how == FS_ADD)
+				mm[x].flags |= fl & MF_SYSTEM, mm[x].kw |= fl >> 16;
+			else
+				mm[x].flags &= ~fl, mm[x].kw &= ~(fl >> 16);
+			FZ_ASSERT((m.flags & MF_SYSTEM) == mm[x].flags);
+			break;
+		}
+		case 2:
+		case 3:
+			x = model_msn(xv, a % c + 1);
+			FZ_ASSERT(view_seek_msn(v, a % c + 1, &m));
+			FZ_ASSERT(view_expunge(v, &m) == (mm[x].live ? 0 : -1));
+			mm[x].live = 0;
+			break;
+		case 4:
+		case 5:
+			report(v, xv);
+			break;
+		case 6:
+			numbering(&va, 0);
+			numbering(&vb, 1);
+			break;
+		case 7:
+			if (model_count(0)) {
+				x = model_msn(0, a % model_count(0) + 1);
+				stream(&va, a % model_count(0) + 1, f, &r, x);	/* gone ones too */
+			}
+			break;
+		}
+		settle();
+	}
+	FZ_ASSERT(view_sync(&va) == 0);
+	report(&va, 0);
+	report(&vb, 1);
+	numbering(&va, 0);
+	numbering(&vb, 1);
+	/* the POP3 view: as at its open, every message still readable */
+	FZ_ASSERT(view_count(&vp) == n0);
+	for (k = 1; k <= n0; k++) {
+		FZ_ASSERT(view_seek_msn(&vp, k, &m) && m.uid == mm[k - 1].uid);
+		stream(&vp, k, f, &r, k - 1);
+	}
+	view_close(&vp);
+	view_close(&vb);
+	view_close(&va);
+	settle();	/* quiet: compacted */
+	/* the file: the old one without the expunged spans */
+	g = slurp(mbox, &gn);
+	j = r.n ? r.off[0] : n;		/* the bytes before the first message stay */
+	FZ_ASSERT(j <= gn && !memcmp(g, f, j));
+	for (i = 0; i < r.n; i++) {
+		if (!mm[i].live)
+			continue;
+		k = r.span[i] - r.off[i];
+		FZ_ASSERT(j + k <= gn && !memcmp(g + j, f + r.off[i], k));
+		j += k;
+	}
+	FZ_ASSERT(j == gn);
+	free(f);
+	free(g);
+	/* kept messages keep UIDs, flags and keywords */
+	vopen(&va, VM_RO);
+	for (i = 0, k = 1; i < nmm; i++) {
+		if (!mm[i].live)
+			continue;
+		FZ_ASSERT(view_seek_msn(&va, k++, &m));
+		FZ_ASSERT(m.uid == mm[i].uid && (m.flags & MF_SYSTEM) == mm[i].flags && m.flags >> 16 == mm[i].kw);
+	}
+	FZ_ASSERT(view_count(&va) == k - 1);
+	view_close(&va);
+	settle();
 }
 
 int
@@ -345,13 +601,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static struct mailbox mb;
 	static struct uids u, v;
-	static struct ref r;
 	struct fz_split sp;
 	const uint8_t *a, *b, *m, *c;
-	size_t an, bn, mn, cn, gn, off = 0, n, i, j;
-	unsigned char *f, *g;
+	size_t an, bn, mn, cn, off = 0, i;
 	unsigned ctl;
-	int rr, k;
 
 	if (!cfg.data_dir[0])
 		setup();
@@ -388,56 +641,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	same_as_rebuild(&mb);
 	remember(&mb, &v);
 
-	/* 3: expunge the masked messages, or store \Seen on them */
-	for (i = 0; i < mb.n; i++)
-		if (masked(m, mn, i))
-			mb.rec[i].sflags |= (ctl & 1) ? MS_DEL : MS_DIRTY;
-	if (ctl & 1) {
-		f = slurp(mbox, &n);
-		ref_scan(f, n, &r);
-		k = 0;
-		while ((rr = mailbox_expunge(&mb)) == MB_MORE)
-			FZ_ASSERT(++k < 1000000);
-		FZ_ASSERT(rr == 0);
-		mailbox_close(&mb);
-		/* the file: the old one without the deleted spans */
-		g = slurp(mbox, &gn);
-		j = r.n ? r.off[0] : n;		/* the bytes before the first message stay */
-		FZ_ASSERT(j <= gn && !memcmp(g, f, j));
-		for (i = 0; i < r.n; i++) {
-			if (masked(m, mn, i))
-				continue;
-			k = r.span[i] - r.off[i];
-			FZ_ASSERT(j + k <= gn && !memcmp(g + j, f + r.off[i], k));
-			j += k;
-		}
-		FZ_ASSERT(j == gn);
-		free(f);
-		free(g);
-		/* the index after the cut is current, and kept messages keep their UIDs */
-		open_mb(&mb);
-		check(&mb, &v);
-		FZ_ASSERT(mb.h.uidvalidity == v.uv);
-		for (i = j = 0; i < v.n; i++)
-			if (!masked(m, mn, i)) {
-				FZ_ASSERT(j < mb.n && mb.rec[j].uid == v.uid[i]);
-				j++;
-			}
-		FZ_ASSERT(j == mb.n);
-		same_as_rebuild(&mb);
-	} else {
-		for (i = 0; i < mb.n; i++)
-			if (mb.rec[i].sflags & MS_DIRTY)
-				mb.rec[i].flags |= MF_SEEN;
-		FZ_ASSERT(mailbox_save_flags(&mb) == 0);
-		remember(&mb, &v);
-		mailbox_close(&mb);
-		open_mb(&mb);
-		check(&mb, &v);
-		FZ_ASSERT(mb.n == v.n);
-		for (i = 0; i < mb.n; i++)
-			FZ_ASSERT(mb.rec[i].flags == v.flags[i]);
-	}
+	/* 3: sessions on the shared folder */
+	mailbox_close(&mb);
+	sessions(m, mn);
+	open_mb(&mb);
 	remember(&mb, &u);
 	mailbox_close(&mb);
 

@@ -772,14 +772,16 @@ def enospc_during_expunge():
             resp = p.quit()
         except poplib.error_proto as e:
             resp = str(e).encode()
-        check(b"-ERR" in resp, "QUIT with a full disk: %r" % resp)
+        # the delete is a tombstone in the index (it fits): done for POP3 and
+        # IMAP; the bytes wait in the mbox until a compaction finds room
+        check(resp.startswith(b"+OK"), "QUIT with a full disk: %r" % resp)
         eq(k.mbox_bytes("alice"), before, "mbox unchanged after ENOSPC")
         os.unlink(fill)
         p = k.pop()
-        eq(p.stat()[0], 8, "all messages still there")
+        eq(p.stat()[0], 7, "the deleted message stays deleted")
         p.dele(1)
         check(p.quit().startswith(b"+OK"), "QUIT with room")
-        eq(len(kt.read_mbox(k.mbox())), 7, "deleted once there is room")
+        eq(len(kt.read_mbox(k.mbox())), 6, "both removed from the mbox once there is room")
         k.cleanup()
     finally:
         subprocess.run(["umount", "-l", mnt])

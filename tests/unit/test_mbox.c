@@ -65,16 +65,16 @@ locking(void)
 	strcpy(cfg.data_dir, dir);
 	snprintf(p, sizeof(p), "%s/mail", dir);
 	mkdir(p, 0700);
-	CHECK_INT(mbox_lock_open(&m, "u"), 0);
+	CHECK_INT(mbox_lock_open(&m, "u", "INBOX", LK_APPEND, 1), 0);
 	strcpy(lk, m.lock);
 	CHECK(access(lk, F_OK) == 0);
-	CHECK_INT(mbox_lock_open(&m2, "u"), 1);	/* our own dotlock: busy */
+	CHECK_INT(mbox_lock_open(&m2, "u", "INBOX", LK_APPEND, 1), 1);	/* our own dotlock: busy */
 	mbox_unlock(&m);
 	CHECK(access(lk, F_OK) != 0);
 	/* a foreign fresh dotlock means busy */
 	fd = open(lk, O_CREAT | O_WRONLY, 0600);
 	close(fd);
-	CHECK_INT(mbox_lock_open(&m2, "u"), 1);
+	CHECK_INT(mbox_lock_open(&m2, "u", "INBOX", LK_APPEND, 1), 1);
 	unlink(lk);
 	/* so does a foreign fcntl lock (another MDA that locks only that way) */
 	fd = open(m.path, O_RDWR);
@@ -85,7 +85,7 @@ locking(void)
 		_exit(0);
 	}
 	usleep(300000);
-	CHECK_INT(mbox_lock_open(&m2, "u"), 1);
+	CHECK_INT(mbox_lock_open(&m2, "u", "INBOX", LK_APPEND, 1), 1);
 	CHECK(access(lk, F_OK) != 0);	/* the dotlock was released again */
 	close(fd);
 	wait(NULL);
@@ -114,7 +114,7 @@ crash_recovery(void)
 	snprintf(s, sizeof(s), "kotak %d 14\n", (int)pid);
 	CHECK(write(fd, s, strlen(s)) > 0);
 	close(fd);
-	CHECK_INT(mbox_lock_open(&m, "u"), 0);
+	CHECK_INT(mbox_lock_open(&m, "u", "INBOX", LK_APPEND, 1), 0);
 	CHECK(fstat(m.fd, &st) == 0);
 	CHECK_INT(st.st_size, 14);
 	mbox_unlock(&m);
@@ -123,7 +123,7 @@ crash_recovery(void)
 	snprintf(s, sizeof(s), "kotak %d 0\n", (int)getpid());
 	CHECK(write(fd, s, strlen(s)) > 0);
 	close(fd);
-	CHECK_INT(mbox_lock_open(&m, "u"), 1);
+	CHECK_INT(mbox_lock_open(&m, "u", "INBOX", LK_APPEND, 1), 1);
 	CHECK(stat(mb, &st) == 0 && st.st_size == 14);
 	/* another live process's is a dead kotak's whose PID was reused
 	 * (only the daemon locks mailboxes): recovered */
@@ -131,7 +131,7 @@ crash_recovery(void)
 	snprintf(s, sizeof(s), "kotak %d 9\n", (int)getppid());
 	CHECK(write(fd, s, strlen(s)) > 0);
 	close(fd);
-	CHECK_INT(mbox_lock_open(&m, "u"), 0);
+	CHECK_INT(mbox_lock_open(&m, "u", "INBOX", LK_APPEND, 1), 0);
 	CHECK(fstat(m.fd, &st) == 0);
 	CHECK_INT(st.st_size, 9);
 	mbox_unlock(&m);
@@ -176,7 +176,7 @@ recovery_keeps_marked_appends(void)
 	snprintf(s, sizeof(s), "kotak %d 14\naaaaaaaaaaaaaaaa 14\nbbbbbbbbbbbbbbbb 30\n", (int)pid);
 	CHECK(write(fd, s, strlen(s)) > 0);
 	close(fd);
-	CHECK_INT(mbox_lock_open(&m, "u"), 0);
+	CHECK_INT(mbox_lock_open(&m, "u", "INBOX", LK_APPEND, 1), 0);
 	CHECK(fstat(m.fd, &st) == 0);
 	CHECK_INT(st.st_size, 30);	/* "aaa.." (gone: done) kept, "bbb.." cut */
 	mbox_unlock(&m);
@@ -184,10 +184,49 @@ recovery_keeps_marked_appends(void)
 	CHECK(system(s) == 0);
 }
 
+/* Issue 14: a dotlock is never seen without its content (a kill -9
+ * between an empty O_EXCL create and its write froze the mailbox for 5
+ * minutes): while another process locks and unlocks in a loop, every
+ * read of the dotlock finds "kotak PID". */
+static void
+dotlock_never_empty(void)
+{
+	char d[] = "/tmp/kotak-unit-mbox3XXXXXX", p[400], b[64];
+	int fd, n, empty = 0, full = 0, i;
+	pid_t pid;
+
+	CHECK(mkdtemp(d) != NULL);
+	strcpy(cfg.data_dir, d);
+	snprintf(p, sizeof(p), "%s/mail/u", d);
+	CHECK(mkdir_p(p, 0700) == 0);
+	if ((pid = fork()) == 0) {
+		struct mbox_lock m;
+		for (i = 0; i < 3000; i++)
+			if (mbox_lock_open(&m, "u", "INBOX", LK_APPEND, 1) == 0)
+				mbox_unlock(&m);
+		_exit(0);
+	}
+	snprintf(p, sizeof(p), "%s/mail/u/INBOX.lock", d);
+	while (waitpid(pid, NULL, WNOHANG) == 0) {
+		if ((fd = open(p, O_RDONLY)) < 0)
+			continue;
+		n = read(fd, b, sizeof(b));
+		close(fd);
+		if (n == 0)
+			empty++;
+		else if (n > 6 && !memcmp(b, "kotak ", 6))
+			full++;
+	}
+	CHECK_INT(empty, 0);
+	CHECK(full > 0);
+	snprintf(b, sizeof(b), "rm -rf %s", d);
+	CHECK(system(b) == 0);
+}
+
 int
 main(int argc, char **argv)
 {
 	static const struct t_case tc[] = { T(quote), T(from_line), T(locking), T(crash_recovery),
-		T(recovery_keeps_marked_appends), { 0, 0 } };
+		T(recovery_keeps_marked_appends), T(dotlock_never_empty), { 0, 0 } };
 	return t_main(tc, argc, argv);
 }
