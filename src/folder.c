@@ -704,9 +704,9 @@ compact_want(struct folder *f)
 			cand++;
 			nobytes += (f->mb.rec[f->tomb[k]].flags & MF_NOBYTES) != 0;
 		}
-	if (!cand)
-		return 0;
-	if (!quiet && !(f->mb.h.dead >= DEAD_MIN && f->mb.h.dead * 4 >= f->mb.h.size)) {
+	if (!cand || (!IMAP_PARTS && !quiet))
+		return 0;	/* (POP3 alone: at QUIT, when its view is the last) */
+	if (IMAP_PARTS && !quiet && !(f->mb.h.dead >= DEAD_MIN && f->mb.h.dead * 4 >= f->mb.h.size)) {
 		/* busy: only a cheap tail, the lowest tombstone after which at
 		 * most CHEAP_TAIL bytes would move (everything deleted: none) */
 		from = UINT64_MAX;
@@ -1317,6 +1317,7 @@ view_date(struct view *v, const struct vmsg *cm, time_t *t)
 	return 0;
 }
 
+#if IMAP_PARTS
 /* ---- appending and copying ---- */
 
 enum { OP_APPEND = 1, OP_COPY };
@@ -1932,8 +1933,11 @@ out:
 	return r;
 }
 
+#endif
+
 /* ---- the daemon ---- */
 
+#if IMAP_PARTS
 /* A rename a crash interrupted: finish it from its intent. */
 static void
 rename_recover(const char *user)
@@ -1957,6 +1961,8 @@ rename_recover(const char *user)
 		unlink(j);
 }
 
+#endif
+
 void
 folder_recover_all(void)
 {
@@ -1971,7 +1977,9 @@ folder_recover_all(void)
 	while ((de = readdir(d)) != NULL) {
 		if (!user_name_ok(de->d_name) || mbox_path(p, sizeof(p), de->d_name, "", "", "") < 0)
 			continue;
+#if IMAP_PARTS
 		rename_recover(de->d_name);
+#endif
 		if ((u = opendir(p)) == NULL)
 			continue;
 		while ((fe = readdir(u)) != NULL) {

@@ -354,6 +354,15 @@ struct bounce_rcpt {
 int	 bounce_make(const char *qid, int qfd, const struct qenv *, const char *mta,
 	    const struct bounce_rcpt *, int n, int delayed);	/* 0 queued (or nothing to send), -1 */
 
+/* The store's IMAP-only parts (mbox.c, mailbox.c, folder.c: APPEND's
+ * header filter, keywords, folder renames, the busy compaction policy):
+ * in a build with IMAP, and in the store's own tests (FOLDER_TEST). */
+#if defined(FOLDER_TEST)
+#define IMAP_PARTS 1
+#else
+#define IMAP_PARTS ENABLE_IMAP
+#endif
+
 /* mbox.c: the dotlock (its format lives there alone) and locked appends
  * to any folder's mbox. */
 #define MBOX_PATH	(PATH_MAX_K + USER_MAX + 128)	/* any path under mail/USER/ */

@@ -198,6 +198,7 @@ struct mb_hdr1 {
 	uint32_t clean, sum, pad[2];
 };
 
+#if IMAP_PARTS
 static void
 kw_load(struct mailbox *mb)
 {
@@ -240,6 +241,11 @@ mailbox_kw_save(struct mailbox *mb)
 	mb->kwdirty = r < 0;
 	return r;
 }
+
+#else
+static void kw_load(struct mailbox *mb) { mb->nkw = 0; }
+int mailbox_kw_save(struct mailbox *mb) { mb->kwdirty = 0; return 0; }
+#endif
 
 static void
 idx_load(struct mailbox *mb)
@@ -390,6 +396,7 @@ rec_ok(struct mailbox *mb, uint32_t i)
 
 /* ---- keywords ---- */
 
+#if IMAP_PARTS
 int
 mailbox_kw(struct mailbox *mb, const char *name, size_t n, int add)
 {
@@ -407,6 +414,9 @@ mailbox_kw(struct mailbox *mb, const char *name, size_t n, int add)
 	mb->kwdirty = 1;
 	return mb->nkw++;
 }
+#else
+int mailbox_kw(struct mailbox *mb, const char *name, size_t n, int add) { return -1; }
+#endif
 
 /* ---- the scanner ---- */
 
@@ -439,6 +449,7 @@ num(const char *p, const char *e, const char **end)
 	return v > 0xffffffffULL ? 0 : (uint32_t)v;
 }
 
+#if IMAP_PARTS
 /* Keyword names separated by blanks in [p, e) into bits of r. */
 static void
 kw_names(struct mailbox *mb, struct mb_rec *r, const char *p, const char *e)
@@ -457,6 +468,9 @@ kw_names(struct mailbox *mb, struct mb_rec *r, const char *p, const char *e)
 			r->kw |= 1u << k;
 	}
 }
+#else
+#define kw_names(mb, r, p, e) ((void)0)
+#endif
 
 /* A header line of the current message (its start, p[0..n)): import
  * what other programs wrote there. */
@@ -756,48 +770,38 @@ rebuild_empty:
 	return 0;
 }
 
-/* Old record k (sorted by hash in ord[]) for hash h, unused: its index, or
- * -1.  Tries the next one in file order first (j), so that a mailbox in
- * order costs one compare per message. */
-static uint32_t *ord;
-static uint32_t nord;
-
-static int
-ord_cmp(const void *a, const void *b)
-{
-	const struct mb_rec *x = &ex.owner->old[*(const uint32_t *)a], *y = &ex.owner->old[*(const uint32_t *)b];
-
-	return x->hash != y->hash ? (x->hash < y->hash ? -1 : 1) : (x->uid < y->uid ? -1 : x->uid > y->uid);
-}
+/* An unused old record with hash h: its index, or -1.  Tries the next
+ * one in file order first (j), so that a mailbox in order costs one
+ * compare per message; else a hash table of the old records (built once,
+ * linear probing, in file order, so equal hashes come lowest UID first):
+ * O(n + m), never the O(n * m) of a search per message. */
+static uint32_t *ht, hmask;
 
 static long
 match(struct mailbox *mb, uint32_t h, uint32_t j)
 {
-	struct mailbox *keep;
-	uint32_t lo, hi, m;
+	const struct mb_rec *o = mb->old;
+	uint32_t k, x;
 
-	if (j < mb->on && mb->old[j].hash == h && !(mb->old[j].xflags & MX_USED) && !(mb->old[j].flags & MF_NOBYTES))
+	if (j < mb->on && o[j].hash == h && !(o[j].xflags & MX_USED) && !(o[j].flags & MF_NOBYTES))
 		return j;
-	if (ord == NULL) {	/* out of order: sort once, then binary searches */
-		if ((ord = malloc((mb->on + 1) * sizeof(*ord))) == NULL)
+	if (ht == NULL) {
+		for (hmask = 2; hmask < 2 * mb->on; hmask <<= 1)
+			;
+		if ((ht = calloc(hmask, sizeof(*ht))) == NULL)
 			return -1;
-		for (nord = 0; nord < mb->on; nord++)
-			ord[nord] = nord;
-		keep = ex.owner;	/* qsort's compare needs the array */
-		ex.owner = mb;
-		qsort(ord, nord, sizeof(*ord), ord_cmp);
-		ex.owner = keep;
+		hmask--;
+		for (k = 0; k < mb->on; k++) {
+			for (x = o[k].hash & hmask; ht[x]; x = (x + 1) & hmask)
+				;
+			ht[x] = k + 1;
+		}
 	}
-	for (lo = 0, hi = nord; lo < hi; ) {
-		m = (lo + hi) / 2;
-		if (mb->old[ord[m]].hash < h)
-			lo = m + 1;
-		else
-			hi = m;
+	for (x = h & hmask; ht[x]; x = (x + 1) & hmask) {
+		k = ht[x] - 1;
+		if (o[k].hash == h && !(o[k].xflags & MX_USED) && !(o[k].flags & MF_NOBYTES))
+			return k;
 	}
-	for (; lo < nord && mb->old[ord[lo]].hash == h; lo++)
-		if (!(mb->old[ord[lo]].xflags & MX_USED) && !(mb->old[ord[lo]].flags & MF_NOBYTES))
-			return ord[lo];
 	return -1;
 }
 
@@ -832,8 +836,8 @@ assign(struct mailbox *mb)
 		if (!first)
 			r->uid = 0;	/* X-UID counts at a first index only */
 	}
-	free(ord);
-	ord = NULL;
+	free(ht);
+	ht = NULL;
 	if (first && mb->n) {
 		/* Dovecot's X-UIDs: ascending on a first run of messages, none after */
 		for (i = 0; i < mb->n && mb->rec[i].uid > x; i++)

@@ -582,6 +582,10 @@ mbox_append_begin(struct mbox_lock *m, struct mbox_append *a, const char *sender
 	return 0;
 }
 
+static char al[2 * 4096 + 64];	/* filtered bytes on their way to mbox_quote */
+static size_t alen;
+
+#if IMAP_PARTS
 /* The headers other programs keep flags and UIDs in: a message must not
  * bring its own (as SMTP's data.c drops them).  n: the name with any
  * blanks before its ':'. */
@@ -612,9 +616,6 @@ name_then_blanks(const char *h, size_t n)
 		i++;
 	return i == n;
 }
-
-static char al[2 * 4096 + 64];	/* filtered bytes on their way to mbox_quote */
-static size_t alen;
 
 static void
 emit(const char *p, size_t n)
@@ -677,13 +678,15 @@ put(struct mbox_append *a, char c)
 	}
 }
 
+#endif
+
 static int
 flush_al(struct mbox_lock *m, struct mbox_append *a)
 {
 	static char q[2 * sizeof(al) + CONFIG_DATA_LINE_MAX + 8];
 	size_t k;
 
-	if (a->flags & APPEND_RAW) {
+	if (IMAP_PARTS && (a->flags & APPEND_RAW)) {
 		k = alen;
 		memcpy(q, al, k);
 	} else {
@@ -703,9 +706,11 @@ int
 mbox_append_data(struct mbox_lock *m, struct mbox_append *a, const char *in, size_t n)
 {
 	size_t i, k;
+#if IMAP_PARTS
 	char c;
+#endif
 
-	if (!(a->flags & (APPEND_CRLF | APPEND_FILTER))) {	/* LF already, filtered by data.c */
+	if (!IMAP_PARTS || !(a->flags & (APPEND_CRLF | APPEND_FILTER))) {	/* LF already, filtered by data.c */
 		for (i = 0; i < n; i += k) {
 			k = n - i < sizeof(al) ? n - i : sizeof(al);
 			memcpy(al, in + i, k);
@@ -715,6 +720,7 @@ mbox_append_data(struct mbox_lock *m, struct mbox_append *a, const char *in, siz
 		}
 		return 0;
 	}
+#if IMAP_PARTS
 	for (i = 0; i < n; i++) {
 		c = in[i];
 		if (a->cr && c != '\n')
@@ -728,36 +734,31 @@ mbox_append_data(struct mbox_lock *m, struct mbox_append *a, const char *in, siz
 		if (alen >= sizeof(al) - sizeof(a->name) - 2 && flush_al(m, a) < 0)
 			return -1;
 	}
+#endif
 	return flush_al(m, a);
 }
 
 int
 mbox_append_end(struct mbox_lock *m, struct mbox_append *a)
 {
-	char t[8];
+	char t[4];
 	size_t o = 0;
-	int st = a->qstate;
 
+#if IMAP_PARTS
 	if (a->cr)	/* a last CR without LF */
 		put(a, '\r');
 	if (a->hst == HS_NAME) {	/* a last header line without ':' */
 		emit(a->name, a->nlen);
 		a->hst = HS_KEEP;
 	}
+#endif
+	/* a ">*From" prefix held back at the very end: out, with the LF the
+	 * message lacks */
+	if (a->qstate > 0)
+		al[alen++] = '\n';
 	if (flush_al(m, a) < 0)
 		return -1;
-	/* a prefix of ">*From " held back at the very end goes out as it is */
-	st = a->qstate;
-	if (st > 0) {
-		while (st >> 3 && o < sizeof(t)) {
-			t[o++] = '>';
-			st -= 8;
-		}
-		memcpy(t + o, "From ", st & 7);
-		o += st & 7;
-		a->last = t[o - 1];
-	}
-	if (a->last != '\n' && (o || a->last))
+	if (a->last && a->last != '\n')
 		t[o++] = '\n';	/* the message ends in LF */
 	t[o++] = '\n';	/* the blank line that ends an mbox message */
 	return write_all(m->fd, t, o);
