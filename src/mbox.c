@@ -64,8 +64,8 @@ static struct {
 int
 mbox_path(char *b, size_t n, const char *user, const char *pre, const char *folder, const char *sfx)
 {
-	int k = snprintf(b, n, "%s/mail/%s%s%s%s%s", cfg.data_dir, user, *folder || *pre ? "/" : "",
-	    pre, folder, sfx);
+	int k = snprintf(b, n, "%s/mail%s%s%s%s%s%s", cfg.data_dir, *user ? "/" : "", user,
+	    *folder || *pre ? "/" : "", pre, folder, sfx);
 
 	if (k < 0 || (size_t)k >= n) {
 		b[0] = '\0';	/* never a truncated path */

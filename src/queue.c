@@ -691,6 +691,11 @@ queue_init(void)
 		log_warn("%s", p);
 		return -1;
 	}
+	/* the entries of spool/, queue/, mail/ ... durable before anything in
+	 * them is acknowledged (strict POSIX: UBIFS and JFFS2 keep only what a
+	 * directory fsync made durable); once per start */
+	if (fsync_dir(cfg.data_dir) < 0 || fsync_dir(c) < 0)
+		log_warn("fsync %s", c);
 	random_bytes(&qcounter, sizeof(qcounter));
 	/* temp debris of an interrupted session: never acknowledged, remove */
 	if ((d = opendir(tdir)) != NULL) {
