@@ -842,7 +842,7 @@ assign(struct mailbox *mb)
 		/* Dovecot's X-UIDs: ascending on a first run of messages, none after */
 		for (i = 0; i < mb->n && mb->rec[i].uid > x; i++)
 			x = mb->rec[i].uid;
-		xok = i > 0 && (!mb->sc.base_next || x < mb->sc.base_next);
+		xok = i > 0;	/* (X-IMAPbase's UIDNEXT may lag: the next is past both) */
 		for (; i < mb->n; i++)
 			if (mb->rec[i].uid)
 				xok = 0;

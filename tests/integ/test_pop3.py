@@ -11,6 +11,7 @@ import os
 import poplib
 import re
 import shutil
+import struct
 import subprocess
 import sys
 import threading
@@ -786,6 +787,68 @@ def enospc_during_expunge():
     finally:
         subprocess.run(["umount", "-l", mnt])
         shutil.rmtree(mnt, ignore_errors=True)
+
+
+@test(timeout=60)
+def uidl_and_flags_of_a_dovecot_mbox_kept():
+    """An mbox that Dovecot 2.3 (this machine's, Debian dovecot-imapd) wrote
+    after flags were set and a message appended over IMAP: kotak's first
+    index takes its X-IMAPbase/X-UID (so POP3 UIDLs are Dovecot's
+    %08Xu%08Xv), Status/X-Status flags and X-Keywords keywords."""
+    import dovecot
+    mb = b"".join(b"From s%d@example.org Thu Nov 26 12:00:0%d 2026\nFrom: a@b\nSubject: m%d\n\nbody %d\n\n"
+                  % (i, i, i, i) for i in range(5))
+    d = dovecot.Dovecot(mb)
+    try:
+        c = dovecot.RawImap(d.port)
+        c.cmd("LOGIN u pw")
+        r, _ = c.cmd("SELECT INBOX")
+        uv = int(re.search(rb"UIDVALIDITY (\d+)", r).group(1))
+        c.cmd("STORE 2 +FLAGS (\\Seen \\Flagged)")
+        c.cmd("STORE 3 +FLAGS ($Forwarded work)")
+        c.cmd("STORE 1 +FLAGS (\\Deleted)")
+        c.cmd("EXPUNGE")        # UIDs 2..5 stay: not 1..4 any more
+        m = b"From: x@y\r\nSubject: appended\r\n\r\nhello\r\n"
+        c.cmd(b"APPEND INBOX (\\Seen \\Answered) {%d+}\r\n%s" % (len(m), m))
+        r, _ = c.cmd("UID FETCH 1:* (UID)")
+        uids = [int(u) for u in re.findall(rb"UID (\d+)", r)]
+        c.cmd("CLOSE")
+        c.cmd("LOGOUT")
+        c.close()
+        with open(os.path.join(d.dir, "home/mail/INBOX"), "rb") as f:
+            data = f.read()
+    finally:
+        d.stop()
+    check(b"X-UID: 6" in data and b"X-IMAPbase:" in data, "Dovecot wrote no UIDs: %r" % data[:300])
+    eq(uids, [2, 3, 4, 5, 6], "Dovecot's UIDs")
+    k = KP()
+    os.makedirs(os.path.dirname(k.mbox()), mode=0o700, exist_ok=True)
+    with open(k.mbox(), "wb") as f:
+        f.write(data)
+    p = k.pop()
+    got = [ln.split()[1].decode() for ln in p.uidl()[1]]
+    eq(got, ["%08X%08X" % (u, uv) for u in uids], "UIDLs, as Dovecot's pop3_uidl_format %08Xu%08Xv")
+    p.quit()
+    # flags and keywords in kotak's index (version 2: 64-byte header,
+    # 24-byte records: off, size, uid, hash, flags, xflags, keywords)
+    with open(os.path.join(os.path.dirname(k.mbox()), ".INBOX.idx"), "rb") as f:
+        idx = f.read()
+    magic, iuv, nextuid, count = struct.unpack("=IIII", idx[:16])
+    eq((iuv, nextuid, count), (uv, 7, 5), "index header")
+    recs = [struct.unpack("=QIIIBBH", idx[64 + 24 * i:88 + 24 * i]) for i in range(count)]
+    imap = b"+imap" in kt.run_kotak(["-V"]).stdout     # keywords are IMAP's (Kconfig)
+    kwp = os.path.join(os.path.dirname(k.mbox()), ".INBOX.kw")
+    kws = open(kwp, "rb").read().split() if imap else [b""] * 16
+    flags = {r[2]: (r[4] & 0x1f, sorted(kws[b].decode() for b in range(16) if r[6] >> b & 1)) for r in recs}
+    eq(flags[2], (0x01 | 0x04, []), "UID 2: \\Seen \\Flagged")
+    eq(flags[3], (0, ["$Forwarded", "work"] if imap else []), "UID 3: keywords")
+    eq(flags[6], (0x01 | 0x02, []), "UID 6: \\Seen \\Answered")
+    # new mail continues after Dovecot's UIDs
+    k.deliver(1)
+    k.wait_mail(6)
+    p = k.pop()
+    eq(p.uidl()[1][-1].split()[1].decode(), "%08X%08X" % (7, uv), "the next UID")
+    p.quit()
 
 
 @test(timeout=90)
