@@ -160,7 +160,9 @@ unit: $(UNITS)
 	@for t in $(UNITS); do ./$$t || exit 1; done
 
 # ASan+UBSan build of the same sources with the host compiler.
-ASAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+# A test build: KOTAK_TEST_HOOKS turns on the environment hooks the tests
+# use to stop kotak between two steps (never in what ships).
+ASAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined -DKOTAK_TEST_HOOKS=1
 asan: build/config.h
 	@mkdir -p build-asan
 	$(if $(BEARSSL_LIB),BEARSSL_SRC=$(BEARSSL_SRC) scripts/bearssl.sh lib build-asan/bearssl gcc ar -O1 -g -fsanitize=address$(,)undefined -DBR_LE_UNALIGNED=0 -DBR_BE_UNALIGNED=0)

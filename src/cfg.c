@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 struct cfg cfg;
@@ -147,6 +148,9 @@ set_main(struct parser *p, struct cfg *c, const char *key, const char *val, int 
 			return perr(p, "list %s: '%s' is not an address or CIDR", key, val);
 		return 0;
 	}
+	/* it goes into greetings and headers, and may be the local domain */
+	if (!strcmp(key, "hostname") && (!*val || strpbrk(val, " @\t<>()[]\\\"")))
+		return perr(p, "option hostname: '%s' is not a host name", val);
 	if (!strcmp(key, "domain")) {
 		if (c->ndomain == CONFIG_MAX_DOMAINS)
 			return perr(p, "too many domains (Kconfig MAX_DOMAINS is %d)", CONFIG_MAX_DOMAINS);
@@ -255,6 +259,85 @@ add_alias(struct parser *p, struct cfg *c, const char *name, const char *to)
 	a = &c->alias[c->nalias++];
 	strlcpy_k(a->name, name, sizeof(a->name));
 	strlcpy_k(a->to, to, sizeof(a->to));
+	a->line = p->line;
+	return 0;
+}
+
+static int
+local_domain(const struct cfg *c, const char *d)
+{
+	int i;
+
+	for (i = 0; i < c->ndomain; i++)
+		if (strcaseeq(c->domain[i], d))
+			return 1;
+	return 0;
+}
+
+/* Alias i's local target, or NULL (a remote one); into t. */
+static const char *
+alias_local(const struct cfg *c, int i, char *t)
+{
+	const char *at = strrchr(c->alias[i].to, '@');
+
+	if (at && !local_domain(c, at + 1))
+		return NULL;
+	strlcpy_k(t, c->alias[i].to, ADDR_MAX);
+	if (at)
+		t[at - c->alias[i].to] = '\0';
+	return t;
+}
+
+/* The longest chain of aliases from the one whose first entry is i, as
+ * addr.c's expand() follows them; -1 on a loop.  Memoised in adepth (0
+ * unknown, -1 on the path), so a config costs its size, not its paths. */
+static signed char adepth[CONFIG_MAX_ALIASES];
+
+static int
+alias_walk(const struct cfg *c, int i)
+{
+	char t[ADDR_MAX];
+	int j, k, r, d = 1;
+
+	if (adepth[i])
+		return adepth[i];
+	adepth[i] = -1;
+	for (j = i; j < c->nalias; j++) {
+		if (!strcaseeq(c->alias[j].name, c->alias[i].name) || !alias_local(c, j, t) ||
+		    strcaseeq(t, c->alias[i].name))	/* remote, or the user of that name */
+			continue;
+		for (k = 0; k < c->nalias && !strcaseeq(c->alias[k].name, t); k++)
+			;
+		if (k < c->nalias && ((r = alias_walk(c, k)) < 0 || (d = d > r + 1 ? d : r + 1) > 9))
+			return -1;
+	}
+	return adepth[i] = d;
+}
+
+/* Aliases that would fail every RCPT to them (451 forever) are errors at
+ * load: a loop or more than 9 levels, a local target that cannot be a user
+ * name ("../x"), forwarding in a build without the relay. */
+static int
+alias_check(const char *path, const struct cfg *c, char *err, size_t errlen)
+{
+	char t[ADDR_MAX];
+	int i;
+
+	memset(adepth, 0, sizeof(adepth));
+	for (i = 0; i < c->nalias; i++) {
+		const char *why = NULL;
+		if (!alias_local(c, i, t))
+			why = ENABLE_RELAY ? NULL : "forwarding needs the relay (Kconfig RELAY)";
+		else if (!user_name_ok(t))
+			why = "the target is not a user name (letters, digits, . _ -)";
+		else if (alias_walk(c, i) < 0)
+			why = "the alias loops, or nests deeper than 9 levels";
+		if (why) {
+			snprintf(err, errlen, "%s:%d: alias '%s' -> '%s': %s", path, c->alias[i].line,
+			    c->alias[i].name, c->alias[i].to, why);
+			return -1;
+		}
+	}
 	return 0;
 }
 
@@ -353,13 +436,33 @@ bad:
 
 /* Alias sections are collected here until their `name` is known. */
 static char pend_to[32][ADDR_MAX];
+static int pend_line[32];
+
+/* One line into b (at most n-1 bytes and its NUL, LF kept): its length, 0
+ * at the end, -1 too long, -2 a NUL byte (a binary file, /dev/zero). */
+static int
+read_line(FILE *f, char *b, int n)
+{
+	int ch, i = 0;
+
+	while ((ch = getc(f)) != EOF) {
+		if (ch == 0 || i == n - 1)
+			return ch ? -1 : -2;
+		b[i++] = (char)ch;
+		if (ch == '\n')
+			break;
+	}
+	b[i] = '\0';
+	return i;
+}
 
 int
 cfg_load(const char *path, struct cfg *c, char *err, size_t errlen)
 {
 	struct parser p = { path, 0, err, errlen };
 	char line[1024], *tok[4], aname[USER_MAX];
-	int sec = SEC_NONE, ntok = 0, r, npend = 0, i, aline = 0;
+	int sec = SEC_NONE, ntok = 0, r, npend = 0, i, aline = 0, got;
+	struct stat st;
 	FILE *f;
 
 	cfg_defaults(c);
@@ -367,12 +470,20 @@ cfg_load(const char *path, struct cfg *c, char *err, size_t errlen)
 		snprintf(err, errlen, "%s: %s", path, strerror(errno));
 		return -1;
 	}
+	if (fstat(fileno(f), &st) < 0 || !S_ISREG(st.st_mode)) {
+		snprintf(err, errlen, "%s: not a regular file", path);
+		fclose(f);
+		return -1;
+	}
 	aname[0] = '\0';
 	for (;;) {
-		char *got = fgets(line, sizeof(line), f);
 		p.line++;
-		if (got && strlen(line) == sizeof(line) - 1 && line[sizeof(line) - 2] != '\n') {
-			perr(&p, "line too long");
+		if ((got = read_line(f, line, sizeof(line))) < 0) {
+			perr(&p, got == -1 ? "line too long" : "NUL byte (not a text file)");
+			goto fail;
+		}
+		if (!got && ferror(f)) {
+			perr(&p, "%s", strerror(errno));
 			goto fail;
 		}
 		r = got ? tokenize(line, tok, 4, &ntok) : (ntok = 0);
@@ -394,7 +505,7 @@ cfg_load(const char *path, struct cfg *c, char *err, size_t errlen)
 			if (!npend && (perr(&p, "config alias '%s' has no 'list to'", aname), 1))
 				goto fail;
 			for (i = 0; i < npend; i++)
-				if (add_alias(&p, c, aname, pend_to[i]) < 0)
+				if ((p.line = pend_line[i]), add_alias(&p, c, aname, pend_to[i]) < 0)
 					goto fail;
 			p.line = save;
 			sec = SEC_NONE;
@@ -480,8 +591,10 @@ cfg_load(const char *path, struct cfg *c, char *err, size_t errlen)
 					r = perr(&p, "too many targets for one alias");
 				else if (strlen(tok[2]) >= ADDR_MAX)
 					r = perr(&p, "list to: address too long");
-				else
+				else {
+					pend_line[npend] = p.line;
 					strlcpy_k(pend_to[npend++], tok[2], ADDR_MAX);
+				}
 			} else
 				r = perr(&p, "unknown option '%s' in config alias", tok[1]);
 			break;
@@ -519,6 +632,8 @@ cfg_load(const char *path, struct cfg *c, char *err, size_t errlen)
 			return -1;
 		}
 	}
+	if (alias_check(path, c, err, errlen) < 0)
+		return -1;
 	if (c->data_dir[0] != '/' || strlen(c->data_dir) > 160) {
 		/* 160: room for spool/queue/QID and mail/USER/INBOX.lock in PATH_MAX_K */
 		snprintf(err, errlen, "%s: option data_dir must be an absolute path of at most 160 bytes", path);

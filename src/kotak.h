@@ -19,6 +19,14 @@
 #endif
 
 #define KOTAK_NAME	"kotak"
+
+/* Test-only behaviour (tests kill -9 between two steps, as the environment
+ * asks): in test builds only (make asan: -DKOTAK_TEST_HOOKS=1, `kotak -V`
+ * says +test-hooks); in what ships the name is not even in the binary. */
+#ifndef KOTAK_TEST_HOOKS
+#define KOTAK_TEST_HOOKS 0
+#endif
+#define TEST_HOOK(env)	(KOTAK_TEST_HOOKS && getenv(env) ? atoi(getenv(env)) : 0)
 #define PATH_MAX_K	256	/* our own path limit: data_dir and friends */
 #define ADDR_MAX	256	/* RFC 5321 4.5.3.1.3: path incl. <> */
 #define USER_MAX	64	/* user (mailbox) names */
@@ -100,6 +108,7 @@ struct cfg_listen {
 struct cfg_alias {
 	char	 name[USER_MAX];
 	char	 to[ADDR_MAX];
+	int	 line;		/* of its `list to`, for errors found after the parse */
 };
 struct cfg {
 	char	 hostname[256];
@@ -143,7 +152,9 @@ int	 cfg_is_local_domain(const char *domain);
 int	 cfg_route_for(const char *domain);	/* index into cfg.route: 0 unless a config route names it */
 
 /* users.c: the users file, loaded into memory. */
-int	 users_load(const char *path, char *err, size_t errlen);
+int	 users_load(const char *path, char *err, size_t errlen);	/* read and commit */
+int	 users_read(const char *path, char *err, size_t errlen);	/* read aside: 0, or -1 and err */
+void	 users_commit(void);	/* what users_read read is the users now */
 const char *users_find(const char *name);	/* canonical name or NULL */
 const char *users_hash(const char *canonical);
 int	 users_cmd(const char *path, int argc, char **argv);
@@ -286,7 +297,12 @@ void	 loop_timer_set(struct loop_timer *, int secs);
 void	 loop_timer_stop(struct loop_timer *);
 int	 loop_deferred(void);	/* run what is due (each pass; unit tests): how many ran */
 time_t	 loop_deferred_next(time_t next);	/* the earliest due, folded into next */
-int	 listen_apply(const struct cfg *);	/* open/close listeners to match the config */
+/* Listeners to match a config, all or nothing: listen_prepare opens the
+ * new ones (-1, none kept, if one fails), then listen_commit closes the
+ * ones gone and keeps the rest, or listen_abort closes the new ones. */
+int	 listen_prepare(const struct cfg *);
+void	 listen_commit(void);
+void	 listen_abort(void);
 void	 listen_close_all(void);
 int	 listen_is_open(const struct cfg_listen *);
 extern volatile int loop_quit;
@@ -343,7 +359,8 @@ void	 smtp_out_io(fd_set *rd, fd_set *wr);
 time_t	 smtp_out_next(void);
 void	 smtp_out_timeout(void);
 void	 smtp_out_stop(void);
-int	 smtp_out_load(char *err, size_t errlen);	/* smarthost password, CA file */
+int	 smtp_out_load(char *err, size_t errlen);	/* read the smarthost passwords, CA file aside */
+void	 smtp_out_apply(void);		/* ... and use them (at start, and a reload's commit) */
 
 /* bounce.c: RFC 3464 DSNs for the relay. */
 #define DIAG_MAX	160

@@ -122,47 +122,59 @@ listen_open(const struct cfg_listen *l)
 	return fd;
 }
 
-/* Make the open listeners match the config: keep sockets that stay (so a
- * reload drops nothing), close the ones gone, open new ones.  -1 if a new
- * one failed to open (the others are still applied). */
-int
-listen_apply(const struct cfg *c)
-{
-	struct listener keep[CONFIG_MAX_LISTEN];
-	int i, j, n = 0, r = 0;
+/* Listeners of a config being applied: an fd, or -2 - i to keep lst[i]. */
+static struct listener fresh[CONFIG_MAX_LISTEN];
+static int nfresh;
 
-	for (j = 0; j < c->nlisten; j++) {
-		int fd = -1;
-		for (i = 0; i < nlst; i++)
-			if (lst[i].fd >= 0 && !memcmp(&lst[i].l, &c->listen[j], sizeof(lst[i].l))) {
-				fd = lst[i].fd;
-				lst[i].fd = -1;
-				break;
-			}
-		if (fd < 0 && (fd = listen_open(&c->listen[j])) < 0) {
-			log_warn("listen %s [%s]:%d", proto_names[c->listen[j].proto],
-			    c->listen[j].addr, c->listen[j].port);
-			r = -1;
-			continue;
-		}
-		keep[n].fd = fd;
-		keep[n++].l = c->listen[j];
-	}
-	listen_close_all();
-	memcpy(lst, keep, n * sizeof(keep[0]));
-	nlst = n;
-	return r;
-}
-
+/* see kotak.h: the ones that stay keep their sockets (a reload drops
+ * nothing); a new one that cannot open undoes the others. */
 int
-listen_is_open(const struct cfg_listen *l)
+listen_prepare(const struct cfg *c)
 {
+	unsigned char used[CONFIG_MAX_LISTEN] = { 0 };
+	const struct cfg_listen *l;
 	int i;
 
-	for (i = 0; i < nlst; i++)
-		if (lst[i].fd >= 0 && !memcmp(&lst[i].l, l, sizeof(*l)))
-			return 1;
+	for (nfresh = 0; nfresh < c->nlisten; nfresh++) {
+		l = &c->listen[nfresh];
+		fresh[nfresh].l = *l;
+		for (i = 0; i < nlst && (used[i] || memcmp(&lst[i].l, l, sizeof(*l))); i++)
+			;
+		if (i < nlst) {
+			used[i] = 1;
+			fresh[nfresh].fd = -2 - i;
+		} else if ((fresh[nfresh].fd = listen_open(l)) < 0) {
+			log_warn("listen %s [%s]:%d", proto_names[l->proto], l->addr, l->port);
+			listen_abort();
+			return -1;
+		}
+	}
 	return 0;
+}
+
+void
+listen_abort(void)
+{
+	while (nfresh > 0)
+		if (fresh[--nfresh].fd >= 0)
+			close(fresh[nfresh].fd);
+}
+
+void
+listen_commit(void)
+{
+	int i, k;
+
+	for (i = 0; i < nfresh; i++)
+		if (fresh[i].fd < -1) {	/* kept: out of lst, so not closed below */
+			k = -2 - fresh[i].fd;
+			fresh[i].fd = lst[k].fd;
+			lst[k].fd = -1;
+		}
+	listen_close_all();
+	memcpy(lst, fresh, nfresh * sizeof(fresh[0]));
+	nlst = nfresh;
+	nfresh = 0;
 }
 
 void

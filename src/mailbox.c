@@ -598,8 +598,7 @@ int
 mailbox_open(struct mailbox *mb, const char *user, const char *folder)
 {
 	if (test_delay < 0) {
-		const char *e = getenv("KOTAK_TEST_EXPUNGE_DELAY_MS");
-		test_delay = e ? atoi(e) : 0;
+		test_delay = TEST_HOOK("KOTAK_TEST_EXPUNGE_DELAY_MS");
 	}
 	memset(mb, 0, sizeof(*mb));
 	mb->fd = -1;

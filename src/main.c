@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
@@ -52,11 +53,16 @@ cfg_lint(FILE *out)
 		    " MAIL without SIZE is refused (452 4.3.1)\n", cfg.data_dir);
 }
 
+/* SIGHUP: all or nothing.  Everything is read aside under the new config
+ * (users, smarthost passwords, CA bundle, new listeners, DNS server, the
+ * certificate last); only when all of it is fine does any of it take
+ * effect, else the whole running config stays. */
 void
 main_reload(void)
 {
-	static struct cfg next;
+	static struct cfg next, old;
 	char err[400];
+	int r = 0;
 
 	if (cfg_load(cfg_path, &next, err, sizeof(err)) < 0) {
 		log_warnx("reload: %s (keeping the old config)", err);
@@ -68,19 +74,46 @@ main_reload(void)
 	if (strcmp(next.data_dir, cfg.data_dir))
 		log_warnx("reload: data_dir changes need a restart (keeping %s)", cfg.data_dir);
 	strlcpy_k(next.data_dir, cfg.data_dir, sizeof(next.data_dir));
-	cfg = next;
-	log_init(cfg.log_syslog);
-	if (users_load(cfg.users_file, err, sizeof(err)) < 0)
-		log_warnx("reload: %s", err);
-	if (ENABLE_TLS && tls_load(0, err, sizeof(err)) < 0)
-		log_warnx("reload: %s (keeping the old certificate)", err);
-	listen_apply(&cfg);
+	old = cfg;
+	cfg = next;	/* the readers below take their paths from cfg */
+	if (users_read(cfg.users_file, err, sizeof(err)) < 0)
+		goto keep;
 #if ENABLE_RELAY
-	dns_init(cfg.dns_server[0] ? cfg.dns_server : NULL);	/* a bad one keeps the old */
 	if (smtp_out_load(err, sizeof(err)) < 0)
-		log_warnx("reload: %s", err);
+		goto keep;
 #endif
+	if (listen_prepare(&cfg) < 0) {
+		snprintf(err, sizeof(err), "cannot open every listener");
+		goto keep;
+	}
+#if ENABLE_RELAY
+	if (dns_init(cfg.dns_server[0] ? cfg.dns_server : NULL) < 0) {	/* a bad one keeps the old */
+		snprintf(err, sizeof(err), "option dns_server: '%s' is not ADDR, ADDR:PORT or [V6]:PORT",
+		    cfg.dns_server);
+		goto abort;
+	}
+#endif
+	if (ENABLE_TLS && (r = tls_load(0, err, sizeof(err))) < 0) {
+#if ENABLE_RELAY
+		dns_init(old.dns_server[0] ? old.dns_server : NULL);
+#endif
+		goto abort;
+	}
+	if (r > 0)
+		log_warnx("reload: %s (keeping the certificate in use)", err);
+	users_commit();
+	listen_commit();
+#if ENABLE_RELAY
+	smtp_out_apply();
+#endif
+	log_init(cfg.log_syslog);
 	log_info("reloaded %s", cfg_path);
+	return;
+abort:
+	listen_abort();
+keep:
+	cfg = old;
+	log_warnx("reload: %s (keeping the whole running config)", err);
 }
 
 static void
@@ -96,6 +129,21 @@ drop_privileges(void)
 		fatal("chown %s", cfg.data_dir);
 	if (setgroups(1, &pw->pw_gid) < 0 || setgid(pw->pw_gid) < 0 || setuid(pw->pw_uid) < 0)
 		fatal("switching to user %s", cfg.user);
+}
+
+/* Descriptors inherited at start (a careless init script, a shell's
+ * coprocess, a test harness): closed, so kotak holds nothing it did not
+ * open and passes nothing on. */
+static void
+close_inherited(void)
+{
+	struct rlimit rl;
+	int fd, max = 1024;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur > 1024)
+		max = rl.rlim_cur < 65536 ? (int)rl.rlim_cur : 65536;
+	for (fd = 3; fd < max; fd++)
+		close(fd);
 }
 
 int
@@ -120,9 +168,9 @@ main(int argc, char **argv)
 			test = 1;
 			break;
 		case 'V':
-			printf("kotak %s\nfeatures: %s\nlimits: conns=%d ibuf=%d obuf=%d rcpt=%d\n",
-			    KOTAK_VERSION, KOTAK_FEATURES, CONFIG_MAX_CONNS, CONFIG_IBUF,
-			    CONFIG_OBUF, CONFIG_MAX_RCPT);
+			printf("kotak %s\nfeatures: %s%s\nlimits: conns=%d ibuf=%d obuf=%d rcpt=%d\n",
+			    KOTAK_VERSION, KOTAK_FEATURES, KOTAK_TEST_HOOKS ? " +test-hooks" : "",
+			    CONFIG_MAX_CONNS, CONFIG_IBUF, CONFIG_OBUF, CONFIG_MAX_RCPT);
 			return 0;
 		default:
 			usage();
@@ -130,6 +178,8 @@ main(int argc, char **argv)
 	}
 	if (optind < argc && !strcmp(argv[optind], "sendmail"))
 		return submit_sendmail(cfg_path, argc - optind, argv + optind);
+	if (optind == argc && !test)
+		close_inherited();
 #if ENABLE_RPC
 	/* before the config is loaded: rpc answers in JSON, even about that */
 	if (optind < argc && !strcmp(argv[optind], "rpc"))
@@ -170,6 +220,7 @@ main(int argc, char **argv)
 		fprintf(stderr, "kotak: %s\n", err);
 		return 1;
 	}
+	smtp_out_apply();
 #endif
 	if (test) {
 		cfg_lint(stdout);
@@ -180,8 +231,9 @@ main(int argc, char **argv)
 	cfg_lint(stderr);
 	loop_init();
 	now = mono_now();
-	if (listen_apply(&cfg) < 0)
+	if (listen_prepare(&cfg) < 0)
 		fatalx("cannot open all listeners");
+	listen_commit();
 	drop_privileges();
 	umask(077);
 	if (queue_init() < 0)

@@ -437,7 +437,7 @@ test_delay(void)
 	static int d = -1;
 
 	if (d < 0)
-		d = getenv("KOTAK_TEST_DIRECT_DELAY_MS") ? atoi(getenv("KOTAK_TEST_DIRECT_DELAY_MS")) : 0;
+		d = TEST_HOOK("KOTAK_TEST_DIRECT_DELAY_MS");
 	return d;
 }
 static int held_lock(const char *user);

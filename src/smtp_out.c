@@ -131,6 +131,7 @@ static unsigned long long waitq[WAITING];	/* queue ids as numbers */
 static int whead, wcount;
 /* per route (cfg.route): */
 static char sh_pass[1 + MAX_ROUTES][256];	/* smarthost_password_file, read at start and reload */
+static char sh_next[1 + MAX_ROUTES][256];	/* read, not yet in use (smtp_out_apply) */
 static time_t sh_pause_until[1 + MAX_ROUTES];	/* the smarthost refused our login: not before this */
 static int sh_pause[1 + MAX_ROUTES];
 #define RT(s)	(&cfg.route[(s)->rt])
@@ -1157,15 +1158,7 @@ smtp_out_load(char *err, size_t errlen)
 	ssize_t n;
 	int fd, i, verify = 0;
 
-	/* a reload: smarthost sessions not yet past AUTH end here (deferred),
-	 * since their route (looked up by index) may now name another host,
-	 * user or password; and no password outlives its route's file */
-	for (i = 0; i < CONFIG_RELAY_SLOTS; i++)
-		if (slots[i].st != ST_FREE && slots[i].st < ST_MAIL && slots[i].sh)
-			dest_fail(&slots[i], RS_DEFER, "451 4.3.0 configuration reloaded during the session");
-	memset(sh_pass, 0, sizeof(sh_pass));
-	memset(sh_pause, 0, sizeof(sh_pause));
-	memset(sh_pause_until, 0, sizeof(sh_pause_until));	/* a reload may have fixed the password */
+	memset(sh_next, 0, sizeof(sh_next));
 	for (i = 0; i <= cfg.nroute; i++) {
 		r = &cfg.route[i];
 		verify |= r->smarthost[0] && r->smarthost_verify;
@@ -1196,7 +1189,7 @@ smtp_out_load(char *err, size_t errlen)
 			memset(b, 0, sizeof(b));
 			return -1;
 		}
-		strlcpy_k(sh_pass[i], b, sizeof(sh_pass[0]));
+		strlcpy_k(sh_next[i], b, sizeof(sh_next[0]));
 		memset(b, 0, sizeof(b));
 	}
 #if ENABLE_TLS && ENABLE_RELAY_VERIFY
@@ -1205,6 +1198,27 @@ smtp_out_load(char *err, size_t errlen)
 #endif
 	(void)verify;
 	return 0;
+}
+
+/* see kotak.h */
+void
+smtp_out_apply(void)
+{
+	int i;
+
+	/* a reload: smarthost sessions not yet past AUTH end here (deferred),
+	 * since their route (looked up by index) may now name another host,
+	 * user or password; and no password outlives its route's file */
+	for (i = 0; i < CONFIG_RELAY_SLOTS; i++)
+		if (slots[i].st != ST_FREE && slots[i].st < ST_MAIL && slots[i].sh)
+			dest_fail(&slots[i], RS_DEFER, "451 4.3.0 configuration reloaded during the session");
+	memcpy(sh_pass, sh_next, sizeof(sh_pass));
+	memset(sh_next, 0, sizeof(sh_next));
+	memset(sh_pause, 0, sizeof(sh_pause));
+	memset(sh_pause_until, 0, sizeof(sh_pause_until));	/* a reload may have fixed the password */
+#if ENABLE_TLS && ENABLE_RELAY_VERIFY
+	tls_ca_commit();
+#endif
 }
 
 /* ---- loop glue ---- */

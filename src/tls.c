@@ -434,7 +434,7 @@ tls_load(int create, char *err, size_t errlen)
 
 	if (creds[next].refs > 0) {
 		snprintf(err, errlen, "tls: sessions still use an older certificate; reload again later");
-		return -1;
+		return 1;
 	}
 	cred_free(c);
 	cred_paths(certp, keyp, sizeof(certp));
@@ -951,8 +951,8 @@ static struct tls_client clients[CONFIG_RELAY_SLOTS];
 #if ENABLE_RELAY_VERIFY
 /* Trust anchors from option ca_file (a PEM bundle), kept in the heap: this
  * is load time, not the I/O path.  Only loaded when a smarthost is verified. */
-static br_x509_trust_anchor *tas;
-static size_t ntas;
+static br_x509_trust_anchor *tas, *tas_next;	/* in use; read by tls_ca_load */
+static size_t ntas, ntas_next;
 
 struct dnbuf {
 	unsigned char *p;
@@ -1054,13 +1054,7 @@ int
 tls_ca_load(const char *path, char *err, size_t errlen)
 {
 	struct talist l = { NULL, 0 };
-	int i;
 
-	for (i = 0; i < CONFIG_RELAY_SLOTS; i++)
-		if (clients[i].s) {
-			snprintf(err, errlen, "%s: relay sessions are running; reload again later", path);
-			return -1;
-		}
 	err[0] = '\0';
 	if (pem_each(path, add_ta, &l, err, errlen) < 0 || l.n == 0) {
 		if (!err[0])
@@ -1068,10 +1062,33 @@ tls_ca_load(const char *path, char *err, size_t errlen)
 		tas_free(l.t, l.n);
 		return -1;
 	}
-	tas_free(tas, ntas);
-	tas = l.t;
-	ntas = l.n;
+	tas_free(tas_next, ntas_next);
+	tas_next = l.t;
+	ntas_next = l.n;
 	return 0;
+}
+
+/* see tls.h */
+void
+tls_ca_commit(void)
+{
+	int i;
+
+	if (tas_next == NULL)
+		return;
+	for (i = 0; i < CONFIG_RELAY_SLOTS; i++)
+		if (clients[i].s) {	/* their engines point into the old bundle */
+			log_warnx("ca_file: relay sessions are running: the new CA bundle waits for a reload");
+			tas_free(tas_next, ntas_next);
+			tas_next = NULL;
+			ntas_next = 0;
+			return;
+		}
+	tas_free(tas, ntas);
+	tas = tas_next;
+	ntas = ntas_next;
+	tas_next = NULL;
+	ntas_next = 0;
 }
 #endif
 

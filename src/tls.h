@@ -3,7 +3,9 @@
 #define TLS_H
 
 #if ENABLE_TLS
-int	 tls_load(int create, char *err, size_t errlen);	/* certificate and key */
+/* The certificate and key: 0, -1 (err), 1 the one in use stays (err: a
+ * slot is still held by sessions of an older one; reload again later). */
+int	 tls_load(int create, char *err, size_t errlen);
 int	 tls_cert_cmd(void);				/* kotak cert */
 int	 tls_start(struct conn *);			/* implicit TLS: now */
 void	 tls_end(struct conn *);
@@ -28,7 +30,8 @@ void	 tls_client_want(struct tls_client *, struct buf *out, int *rd, int *wr);
 int	 tls_client_io(struct tls_client *, int fd, struct buf *in, struct buf *out);	/* 1 got data, 0, -1 ended */
 int	 tls_client_done(const struct tls_client *);	/* handshake complete */
 int	 tls_client_error(const struct tls_client *);	/* BearSSL error code */
-int	 tls_ca_load(const char *path, char *err, size_t errlen);	/* option ca_file */
+int	 tls_ca_load(const char *path, char *err, size_t errlen);	/* option ca_file, read aside */
+void	 tls_ca_commit(void);		/* ... and in use (kept old while relay sessions run) */
 #endif
 #if !ENABLE_TLS
 static inline int tls_load(int create, char *err, size_t n) { (void)create; (void)err; (void)n; return 0; }

@@ -75,17 +75,35 @@ users_hash(const char *name)
 	return NULL;
 }
 
+static struct user tmp[CONFIG_MAX_USERS];
+static int ntmp;
+
+/* see kotak.h */
+void
+users_commit(void)
+{
+	memcpy(users, tmp, ntmp * sizeof(users[0]));
+	nusers = ntmp;
+}
+
+/* see kotak.h */
 int
 users_load(const char *path, char *err, size_t errlen)
 {
-	static struct user tmp[CONFIG_MAX_USERS];
+	return users_read(path, err, errlen) < 0 ? -1 : (users_commit(), 0);
+}
+
+/* see kotak.h */
+int
+users_read(const char *path, char *err, size_t errlen)
+{
 	char line[512], *name, *hash;
 	int n = 0, ln = 0, r;
 	FILE *f = fopen(path, "r");
 
 	if (f == NULL) {
 		if (errno == ENOENT) {	/* no users yet: aliases only */
-			nusers = 0;
+			ntmp = 0;
 			return 0;
 		}
 		snprintf(err, errlen, "%s: %s", path, strerror(errno));
@@ -107,8 +125,7 @@ users_load(const char *path, char *err, size_t errlen)
 		n++;
 	}
 	fclose(f);
-	memcpy(users, tmp, n * sizeof(users[0]));
-	nusers = n;
+	ntmp = n;
 	return 0;
 }
 

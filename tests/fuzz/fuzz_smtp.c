@@ -252,8 +252,7 @@ setup(void)
 	    "\toption max_recipients 4\n\toption users_file '%s'\n"
 	    "config alias\n\toption name postmaster\n\tlist to alice\n\tlist to bob@example.org\n"
 	    "config alias\n\toption name out\n\tlist to someone@elsewhere.example\n"
-	    "config alias\n\toption name loop\n\tlist to loop2\n"
-	    "config alias\n\toption name loop2\n\tlist to loop\n",
+	    "config alias\n\toption name gone\n\tlist to nosuchuser\n",	/* 451: leads nowhere */
 	    host, upath);
 	fclose(f);
 	if (cfg_load(cpath, &cfg, err, sizeof(err)) < 0 || users_load(upath, err, sizeof(err)) < 0) {

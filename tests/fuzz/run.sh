@@ -26,7 +26,7 @@ else
 fi
 
 mkdir -p build-fuzz/crashes
-fail=0 failed=""
+fail=0 failed="" summary=""
 for b in $bins; do
 	seeds=tests/fuzz/corpus/${b%_small}
 	work=build-fuzz/corpus/$b
@@ -38,15 +38,25 @@ for b in $bins; do
 	    "$work" "$seeds" >"$log" 2>&1
 	rc=$?
 	grep -E '^stat::number_of_executed_units|^#[0-9]+.*DONE' "$log" | tail -n 2 | sed 's/^/   /'
+	execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)
+	cov=$(grep -oE 'cov: [0-9]+' "$log" | tail -n 1 | cut -d' ' -f2)
+	corp=$(grep -oE 'corp: [0-9]+' "$log" | tail -n 1 | cut -d' ' -f2)
 	if [ $rc -ne 0 ]; then
 		echo "FAIL $b (exit $rc): see $log"
 		grep -E 'ERROR|invariant|SUMMARY|Test unit written|^[a-z].*: .*differs|reply|stalls' "$log" | head -n 8 | sed 's/^/   /'
 		fail=1
 		failed="$failed $b"
+		res=CRASH
 	else
 		echo "ok   $b"
+		res=ok
 	fi
+	summary="$summary$(printf '%-22s %6ss %10s %6s %6s  %s' "$b" "$secs" "${execs:-?}" "${cov:-?}" "${corp:-?}" "$res")
+"
 done
+echo "== summary (ASan+UBSan, libFuzzer)"
+printf '%-22s %7s %10s %6s %6s  %s\n' target time execs cov corpus result
+printf '%s' "$summary"
 if [ $fail -ne 0 ]; then
 	echo "run.sh: crashes in:$failed"
 	exit 1

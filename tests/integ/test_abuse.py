@@ -9,6 +9,7 @@ every timed check waits for a condition with a generous margin; the one
 measures is never greeted at all."""
 
 import os
+import re
 import resource
 import select
 import socket
@@ -446,6 +447,125 @@ def input_before_the_greeting_or_after_helo_is_refused():
     c.ok("HELO x.example.org", 250)
     c.ok("MAIL FROM:<x@example.org>", 250)
     c.ok("RCPT TO:<alice@%s>" % kt.DOMAIN, 250)
+
+
+# ---------------------------------------------------------------- operator mistakes
+
+def bad_configs(k):
+    """(name, path, what the error must say): each must fail -t, start and
+    reload with it."""
+    d = k.dir
+    good = k.config_text()
+    out = []
+
+    def put(name, data, want):
+        p = os.path.join(d, name)
+        with open(p, "wb") as f:
+            f.write(data if isinstance(data, bytes) else data.encode())
+        out.append((name, p, want))
+    put("nul.conf", b"\0" * 4096, "nul.conf:1:")
+    out.append(("/dev/zero", "/dev/zero", "not a regular file"))
+    out.append(("a directory", d, "not a regular file"))
+    put("host.conf", good.replace("option hostname '%s'" % kt.HOSTNAME, "option hostname ''"),
+        "host.conf:2: option hostname")
+    put("loop.conf", good + "config alias\n\toption name la\n\tlist to lb\n"
+        "config alias\n\toption name lb\n\tlist to 'x@example.lan'\n\tlist to la\n", "loop.conf:")
+    put("dots.conf", good + "config alias\n\toption name dots\n\tlist to '../etc'\n", "dots.conf:")
+    return out
+
+
+@test(timeout=60)
+def config_mistakes_are_errors_at_check_start_and_reload():
+    k = kt.Kotak(users=("alice",))
+    kt.after_test(k.cleanup)
+    for name, path, want in bad_configs(k):
+        try:
+            r = kt.run_kotak(["-c", path, "-t"], timeout=5)
+        except kt.subprocess.TimeoutExpired:
+            raise AssertionError("kotak -c %s -t did not finish in 5 s" % name)
+        err = (r.stdout + r.stderr).decode(errors="replace")
+        check(r.returncode == 1 and want in err, "-t with %s: rc %d, %r" % (name, r.returncode, err))
+        try:
+            r = kt.run_kotak(["-c", path], timeout=5)
+        except kt.subprocess.TimeoutExpired:
+            raise AssertionError("kotak started with %s" % name)
+        err = (r.stdout + r.stderr).decode(errors="replace")
+        check(r.returncode == 1 and want in err, "start with %s: rc %d, %r" % (name, r.returncode, err))
+    # reload: the running config stays (the loop and the dots add a domain too)
+    good = k.config_text()
+    for name, path, want in bad_configs(k):
+        if not name.endswith(".conf"):
+            continue
+        data = open(path).read().replace("list domain '%s'" % kt.DOMAIN,
+                                         "list domain '%s'\n\tlist domain 'new.example'" % kt.DOMAIN)
+        k.write_config(data)
+        n = k.log().count("keeping the old config")
+        k.hup()
+        kt.wait_for(lambda: k.log().count("keeping the old config") > n, 5, what="the reload refused")
+        last = [ln for ln in k.log().splitlines() if "keeping the old config" in ln][-1]
+        check(re.search(r"kotak\.conf:\d+: ", last), "reload error for %s without FILE:LINE: %r" % (name, last))
+        c = k.session()
+        c.ok("MAIL FROM:<x@example.org>", 250)
+        c.ok("RCPT TO:<alice@new.example>", 554)
+        c.close()
+    k.write_config(good)
+
+
+@test
+def reload_is_all_or_nothing():
+    """A users file that cannot be used makes the whole reload fail: the new
+    domain of the same reload is not taken either."""
+    k = kt.Kotak(users=("alice",))
+    kt.after_test(k.cleanup)
+    k.domains.append("new.example")
+    k.write_config()
+    with open(k.users_file, "a") as f:
+        f.write("bob:$6$rounds=999999999$salt$" + "x" * 86 + "\n")
+    k.hup()
+    kt.wait_for(lambda: "keeping the whole running config" in k.log(), 5, what="the reload refused")
+    c = k.session()
+    c.ok("MAIL FROM:<x@example.org>", 250)
+    c.ok("RCPT TO:<alice@new.example>", 554)
+    c.ok("RCPT TO:<alice@%s>" % kt.DOMAIN, 250)
+    c.close()
+    # fixed: the next reload takes it all
+    with open(k.users_file) as f:
+        lines = [ln for ln in f if not ln.startswith("bob:")]
+    with open(k.users_file, "w") as f:
+        f.writelines(lines)
+    k.user_add("carol")
+    k.hup()
+    kt.wait_for(lambda: "reloaded" in k.log(), 5, what="the reload")
+    c = k.session()
+    c.ok("MAIL FROM:<x@example.org>", 250)
+    c.ok("RCPT TO:<carol@new.example>", 250)
+    c.close()
+
+
+@test
+def inherited_descriptors_are_closed():
+    k = kt.Kotak(users=("alice",), start=False)
+    kt.after_test(k.cleanup)
+    r, w = os.pipe()
+    logf = open(k.log_path, "ab")
+    p = kt.subprocess.Popen([kt.BIN, "-c", k.conf], stdin=kt.subprocess.DEVNULL, stdout=logf, stderr=logf,
+                            pass_fds=(w,))
+    k.proc = p
+    k.logf = logf
+    os.close(w)
+    k.wait_ready()
+    ready, _, _ = select.select([r], [], [], 5)
+    check(ready and os.read(r, 1) == b"", "kotak still holds the write end of a pipe it inherited")
+    os.close(r)
+
+
+@test
+def test_hooks_only_in_test_builds():
+    if b"+test-hooks" in kt.run_kotak(["-V"]).stdout:
+        raise kt.Skip("a test build (make asan): it has the hooks")
+    with open(kt.BIN, "rb") as f:
+        data = f.read()
+    check(b"KOTAK_TEST_" not in data, "the shipped binary names a test hook (%d times)" % data.count(b"KOTAK_TEST_"))
 
 
 if __name__ == "__main__":

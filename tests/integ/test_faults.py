@@ -111,6 +111,8 @@ def kill9_before_direct_unlock_cuts_and_client_resends():
     # kill -9 after a direct delivery's mbox fsync, before its unlock and its
     # 250: the append is cut at the next start, the client (no 250) sends the
     # message again, and each message is in the mbox once
+    kt.need_test_hooks()
+
     class K(EnvKotak):
         env = {"KOTAK_TEST_DIRECT_DELAY_MS": "1500"}
     k = K(users=("alice",))

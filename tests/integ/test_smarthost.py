@@ -351,6 +351,22 @@ def smarthost_wrong_password_pauses_the_route():
     stored(SH, "bob", "sh-badpw-2", timeout=20)
 
 
+@test
+def bad_password_file_on_reload_keeps_the_running_one():
+    # issue 14: a reload with a password file it must refuse left empty
+    # passwords: the smarthost got AUTH with an empty password and the route
+    # paused.  A reload is all or nothing.
+    need()
+    k = client("smarthost.test:%d" % SH.addr_of("submission")[1])
+    fails = len(re.findall(r"auth failed ip=\S+ user=relay", SH.log()))
+    os.chmod(k.main["smarthost_password_file"], 0o644)
+    k.hup()
+    kt.wait_for(lambda: "keeping the whole running config" in k.log(), 10, what="the refused reload")
+    send(k, "bob@far.test", "sh-reload-bad-pwfile")
+    stored(SH, "bob", "sh-reload-bad-pwfile", timeout=20)
+    eq(len(re.findall(r"auth failed ip=\S+ user=relay", SH.log())), fails, "failed logins at the smarthost")
+
+
 @test(timeout=90)
 def waiting_messages_start_when_places_free():
     """More messages than the relay holds (RELAY_SLOTS x 4 = 16 by default)
