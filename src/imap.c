@@ -121,9 +121,14 @@ static void
 login(struct conn *c, const char *user, const char *pass)
 {
 	struct imap_sess *s = &c->u.imap;
-	const char *name = auth_check(c->ip, user, pass);
+	const char *name;
 
-	if (name) {
+	if (auth_wait(c->ip) < 0) {	/* failed logins in all over budget: not even checked */
+		s->st = ST_NOAUTH;
+		reply(c, "NO", "[UNAVAILABLE] Temporary authentication failure, try again later.");
+		return;
+	}
+	if ((name = auth_check(c->ip, user, pass)) != NULL) {
 		logged_in(c, name);
 		return;
 	}

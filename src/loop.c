@@ -177,6 +177,17 @@ listen_commit(void)
 	nfresh = 0;
 }
 
+int
+listen_is_open(const struct cfg_listen *l)
+{
+	int i;
+
+	for (i = 0; i < nlst; i++)
+		if (lst[i].fd >= 0 && !memcmp(&lst[i].l, l, sizeof(*l)))
+			return 1;
+	return 0;
+}
+
 void
 listen_close_all(void)
 {

@@ -147,6 +147,19 @@ def failed_login_is_braked():
     check("auth failed ip=127.0.0.1 user=alice" in k.log(), "failure logged")
 
 
+@test
+def failed_logins_over_the_shared_budget():
+    # issue 14: auth_fail_rate bounds failed logins in all (test_abuse.py
+    # for SMTP and POP3); over it a password is not even checked
+    k = KI(main={"auth_fail_rate": 1})
+    c = k.raw()
+    r, t = c.cmd("LOGIN alice wrong")
+    check(t.startswith(b"t1 NO [AUTHENTICATIONFAILED]"), t)
+    r, t = c.cmd("LOGIN alice %s" % PW)
+    check(t.startswith(b"t2 NO [UNAVAILABLE]"), t)
+    eq(k.log().count("auth failed"), 1, "passwords checked")
+
+
 @test(timeout=60)
 def logindisabled_without_tls_then_starttls():
     k = KI(clear=False)
