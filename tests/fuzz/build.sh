@@ -60,7 +60,7 @@ mkconfig "$OUT/small" \
 	-e 's/^#define CONFIG_DATA_LINE_MAX .*/#define CONFIG_DATA_LINE_MAX 40/' \
 	-e 's/^#define CONFIG_SMTP_LINE_MAX .*/#define CONFIG_SMTP_LINE_MAX 64/' \
 	-e 's/^#define CONFIG_IBUF .*/#define CONFIG_IBUF 128/' \
-	-e '$a #define SCAN_SLICE 256\n#define COPY_SLICE 256\n#define SBUF 128'
+	-e '$a #define SCAN_SLICE 256\n#define COPY_SLICE 256\n#define CUT_SLICE 512\n#define SBUF 128'
 
 # lib VARIANT INCDIR: objects and archive, rebuilt when a source or header is newer
 lib() {
