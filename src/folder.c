@@ -1258,37 +1258,54 @@ view_read(struct view *v, const struct vmsg *cm, uint64_t off, char *buf, size_t
 	return r == 0 ? (errno = ESTALE, -1) : r;
 }
 
-/* Days since 1970-01-01 of a civil date (proleptic Gregorian). */
-static long
-days(long y, unsigned m, unsigned d)
+static const char *
+unum(const char *p, unsigned *v)
 {
-	long era;
-	unsigned yoe, doy;
+	const char *s;
 
-	y -= m <= 2;
-	era = (y >= 0 ? y : y - 399) / 400;
-	yoe = (unsigned)(y - era * 400);
-	doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-	return era * 146097 + (long)(yoe * 365 + yoe / 4 - yoe / 100 + doy) - 719468;
+	while (*p == ' ')
+		p++;
+	for (s = p, *v = 0; *p >= '0' && *p <= '9' && p - s < 5; p++)
+		*v = *v * 10 + (*p - '0');
+	return p > s ? p : NULL;
 }
 
-/* The date of a From_ line "From sender Www Mmm dd hh:mm:ss yyyy". */
+static int
+alpha3(const char *p)
+{
+	int i;
+
+	for (i = 0; i < 3; i++)
+		if ((p[i] | 0x20) < 'a' || (p[i] | 0x20) > 'z')
+			return 0;
+	return 1;
+}
+
+/* The date of a From_ line "From sender Www Mmm dd hh:mm:ss yyyy" (the
+ * sender may hold spaces: each is tried).  No sscanf: it links a
+ * floating-point scanner (12 KB on mips, and FPU-less CPUs trap on it). */
 static int
 from_date(const char *l, time_t *t)
 {
 	static const char mon[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
-	const char *p;
+	const char *p, *q;
 	unsigned d, hh, mm, ss, y, i;
-	char M[4];
 
 	for (p = l; (p = strchr(p, ' ')) != NULL; p++) {
-		if (sscanf(p, " %*3[A-Za-z] %3[A-Za-z] %u %u:%u:%u %u", M, &d, &hh, &mm, &ss, &y) != 6)
-			continue;
-		for (i = 0; i < 12 && strncasecmp(mon + 3 * i, M, 3); i++)
+		for (q = p; *q == ' '; q++)
 			;
-		if (i == 12 || d < 1 || d > 31 || hh > 23 || mm > 59 || ss > 60 || y < 1970 || y > 9999)
+		if (!alpha3(q) || q[3] != ' ')
 			continue;
-		*t = (time_t)(days(y, i + 1, d) * 86400 + hh * 3600 + mm * 60 + ss);
+		for (q += 3; *q == ' '; q++)
+			;
+		for (i = 0; i < 12 && (!alpha3(q) || strncasecmp(mon + 3 * i, q, 3)); i++)
+			;
+		if (i == 12 || !(q = unum(q + 3, &d)) || !(q = unum(q, &hh)) || *q != ':' ||
+		    !(q = unum(q + 1, &mm)) || *q != ':' || !(q = unum(q + 1, &ss)) || !unum(q, &y))
+			continue;
+		if (d < 1 || d > 31 || hh > 23 || mm > 59 || ss > 60 || y < 1970 || y > 9999)
+			continue;
+		*t = (time_t)(civil_days(y, i + 1, d) * 86400 + hh * 3600 + mm * 60 + ss);
 		return 0;
 	}
 	return -1;

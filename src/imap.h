@@ -7,7 +7,9 @@
 #include <stdint.h>
 #include <time.h>
 
-struct mime;
+#include "folder.h"
+#include "mime.h"
+
 
 /* imap_mime.c: output that can resume.  Bytes go to p (room left), the
  * first skip bytes are dropped (sent by an earlier pass); n counts every
@@ -47,6 +49,7 @@ int	 imap_peek(const struct icur *, const char *word);	/* 1: word (any case) com
 int	 imap_mailbox(struct icur *, char *out, size_t max);
 int	 imap_mutf7_ok(const char *);
 int	 imap_match(const char *pat, const char *name);	/* LIST: '*' and '%' */
+int	 imap_list_mailbox(struct icur *, char *out, size_t max);	/* LIST's pattern */
 /* A flag: MF_* (folder.h) of a system flag (MF_RECENT for \Recent), 0 for
  * a keyword (its name into kw), -1 bad (\Unknown, not an atom). */
 int	 imap_flag(struct icur *, char *kw, size_t max);
@@ -54,7 +57,6 @@ int	 imap_flag(struct icur *, char *kw, size_t max);
  * date-time (APPEND: "dd-Mon-yyyy hh:mm:ss +zzzz") as UTC seconds. */
 int	 imap_date(struct icur *, long *day);
 int	 imap_datetime(struct icur *, time_t *);
-long	 imap_days(long y, unsigned m, unsigned d);
 
 /*
  * Sequence sets (RFC 3501 sequence-set) stay text in the command: walked,
@@ -150,18 +152,116 @@ size_t	 imap_scan(struct sscan *, const char *p, size_t n, int last);
 int	 imap_scan_done(const struct sscan *);
 long	 imap_scan_sday(const struct sscan *);	/* the Date: header's day, LONG_MIN */
 
-/* imap.c: the session, in the connection slot.  The command being
+/* imap_mime.c: formatted output into a sink (short pieces: numbers,
+ * dates, atoms) */
+void	 imap_printf(struct isink *, const char *, ...) __attribute__((format(printf, 2, 3)));
+
+/* A message set being walked (FETCH, STORE, SEARCH, EXPUNGE, COPY). */
+struct iwalk {
+	struct iset set;
+	uint32_t x, hi;		/* the next value wanted; the end of the run under way */
+	uint8_t	 uid, run;	/* a UID set; a run is under way */
+};
+
+/* HEADER.FIELDS[.NOT] of one header: a count pass, then an output pass. */
+struct hfilt {
+	uint64_t pos, end;	/* the header's stored bytes still to look at */
+	uint64_t total;		/* output octets (the count pass's result) */
+	uint64_t skip, left;	/* <partial>: octets to drop, then to send */
+	uint8_t	 keep, bol, emit, blank;
+};
+
+/* FETCH, STORE, SEARCH, EXPUNGE: a command walking messages across passes. */
+struct imsg {
+	struct iwalk w;
+	struct vmsg m;
+	struct icur items;	/* FETCH items; SEARCH program */
+	const char *ip;		/* FETCH: the item under way */
+	uint32_t flags;		/* STORE: the flags; FETCH: FN_* needs */
+	uint32_t nout;		/* items (FETCH) or hits (SEARCH) out for this message/command */
+	uint8_t	 ph, op, silent, seen, err, sect;
+	uint16_t ntext;		/* SEARCH: text keys */
+	int	 dates;		/* SEARCH: SD_* */
+	uint64_t off;		/* reading the message: where */
+	uint64_t start, end, octets;	/* FETCH: the section under way */
+	long	 iday;
+	struct mime *mp;	/* a part table being filled */
+	union {
+		struct mstream ms;
+		struct sscan sc;
+		struct hfilt hf;
+	} u;
+};
+
+/* COPY, MOVE, APPEND: a folder operation and what COPYUID reports. */
+struct iop {
+	struct fop op;
+	uint32_t (*set)[2];	/* COPY: the UID ranges (malloc'ed) */
+	uint32_t nset;
+	uint8_t	 move;
+};
+
+/*
+ * imap.c: the session, in the connection slot.  The command being
  * assembled lives in a per-slot buffer of CONFIG_IMAP_LINE_MAX bytes in
- * imap.c (touched only by IMAP sessions). */
+ * imap.c (touched only by IMAP sessions); it stays there, and is parsed
+ * again, while the command runs across loop passes.
+ */
 struct imap_sess {
 	uint8_t	 st, errors, fails, ready, skip;
+	uint8_t	 run;			/* R_*: the command running across passes */
+	uint8_t	 uid;			/* it is a UID command */
+	uint8_t	 rx;			/* EXPUNGE responses may end it (RFC 3501 7.4.1); 2: LSUB */
+	uint8_t	 ntail, tofile, toobig, rpend;
+	uint8_t	 ro;			/* the selected folder is read-only (EXAMINE) */
 	uint32_t len, vlen, lit;	/* bytes in cmd; where the verb starts; literal bytes due */
+	uint32_t sent;			/* octets of the output unit under way already out */
+	uint32_t uidvalidity, fid;	/* the selected folder's, for the MIME cache */
+	uint32_t k;			/* a step's counter (lines, entries) */
+	int	 fd;			/* APPEND: the literal, spooled; -1 */
+	uint64_t alen;
 	char	*cmd;
 	char	 tag[64];
 	char	 tail[24];		/* the end of an overlong line: a literal announced there? */
-	uint8_t	 ntail;
-	char	 user[64];
+	char	 user[USER_MAX];
+	char	 sel[FOLDER_NAME_MAX + 1];	/* the selected folder */
+	char	 ok[120];		/* the tagged reply, once the command is done */
+	struct view v;			/* the selected folder */
+	struct vmsg rm;			/* a flag report under way */
+	union {
+		struct imsg m;
+		struct iop o;
+		struct view sv;			/* STATUS */
+		char	 pat[2 * FOLDER_NAME_MAX + 2];	/* LIST, LSUB */
+	} x;
 };
 extern const struct proto imap_proto;
+
+/* imap.c for imap_fetch.c */
+enum { R_NONE, R_OPEN, R_SELOUT, R_STATUS, R_LIST, R_FETCH, R_STORE, R_SEARCH, R_EXPUNGE, R_SYNC,
+	R_COPY, R_COPYUID, R_APPEND, R_IDLE, R_REPORT, R_BYE };
+void	 imap_bad(struct conn *, const char *);
+/* What the folder layer has not told yet: EXPUNGE (xok), FETCH FLAGS,
+ * EXISTS.  0 all told, 1 the output is full (or the session ends). */
+int	 imap_report(struct conn *, int xok);
+void	 imap_finish(struct conn *);	/* the command is over, its tagged reply sent */
+void	 imap_done(struct conn *, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+const char *imap_errcode(int err);
+void	 imap_unit_begin(struct conn *, struct isink *);
+int	 imap_unit_end(struct conn *, struct isink *);	/* 1 whole, 0 the output is full */
+void	 imap_flags(struct conn *, struct isink *, uint32_t flags);	/* FLAGS (...) */
+int	 imap_flag_list(struct icur *, uint32_t *sys, char *kw, size_t kwmax, int paren);
+/* imap_fetch.c: the commands that walk messages */
+void	 imap_walk_start(struct iwalk *, const struct iset *, int uid);
+int	 imap_walk(struct view *, struct iwalk *, struct vmsg *);	/* 1 next message, 0 none */
+void	 imap_c_fetch(struct conn *, struct icur *, int);
+void	 imap_c_store(struct conn *, struct icur *, int);
+void	 imap_c_search(struct conn *, struct icur *, int);
+void	 imap_c_copy(struct conn *, struct icur *, int move);
+int	 imap_fetch_step(struct conn *);
+int	 imap_store_step(struct conn *);
+int	 imap_search_step(struct conn *);
+int	 imap_copyuid_step(struct conn *);
+void	 imap_msg_end(struct conn *);	/* release what a message command holds */
 
 #endif

@@ -15,6 +15,7 @@
 #include "mime.h"
 #include "imap.h"
 
+#include <stdio.h>
 #include <string.h>
 #include <stdlib.h>
 #include <strings.h>
@@ -46,6 +47,20 @@ void
 imap_puts(struct isink *o, const char *s)
 {
 	imap_put(o, s, strlen(s));
+}
+
+void
+imap_printf(struct isink *o, const char *fmt, ...)
+{
+	char b[256];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(b, sizeof(b), fmt, ap);
+	va_end(ap);
+	if (n > 0)
+		imap_put(o, b, (size_t)n < sizeof(b) ? (size_t)n : sizeof(b) - 1);
 }
 
 static void

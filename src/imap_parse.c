@@ -351,19 +351,6 @@ imap_flag(struct icur *a, char *kw, size_t max)
 
 static const char months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
 
-long
-imap_days(long y, unsigned m, unsigned d)
-{
-	long era;
-	unsigned yoe, doy;
-
-	y -= m <= 2;
-	era = (y >= 0 ? y : y - 399) / 400;
-	yoe = (unsigned)(y - era * 400);
-	doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-	return era * 146097 + (long)(yoe * 365 + yoe / 4 - yoe / 100 + doy) - 719468;
-}
-
 /* n digits exactly (n < 0: 1 or 2) */
 static int
 digits(struct icur *a, int n, unsigned *v)
@@ -413,7 +400,7 @@ imap_date(struct icur *a, long *day)
 	a->p += q;
 	if (dmy(a, -1, &d, &m, &y) < 0 || (q && ch(a, '"') < 0))
 		return -1;
-	*day = imap_days(y, m, d);
+	*day = civil_days(y, m, d);
 	return 0;
 }
 
@@ -434,7 +421,7 @@ imap_datetime(struct icur *a, time_t *t)
 	if (digits(a, 2, &zh) < 0 || digits(a, 2, &zm) < 0 || ch(a, '"') < 0 || hh > 23 || mm > 59 ||
 	    ss > 60 || zm > 59 || y < 1970)
 		return fail(a);
-	*t = (time_t)imap_days(y, m, d) * 86400 + hh * 3600 + mm * 60 + ss - sign * (long)(zh * 3600 + zm * 60);
+	*t = (time_t)civil_days(y, m, d) * 86400 + hh * 3600 + mm * 60 + ss - sign * (long)(zh * 3600 + zm * 60);
 	return 0;
 }
 
@@ -697,4 +684,13 @@ imap_fetch_att(struct icur *a, struct icur *it)
 	} while (paren && a->p < a->e && *a->p == ' ' && ++a->p);
 	it->e = a->p;
 	return paren ? ch(a, ')') : 0;
+}
+
+/* list-mailbox (RFC 3501 9): an astring whose atom may hold '%' and '*' */
+int
+imap_list_mailbox(struct icur *a, char *out, size_t max)
+{
+	if (!a->err && a->p < a->e && (*a->p == '"' || *a->p == '{'))
+		return string(a, out, max);
+	return chars(a, out, max, "%*]");
 }

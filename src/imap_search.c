@@ -434,5 +434,5 @@ imap_scan_sday(const struct sscan *s)
 		y = y * 10 + *p - '0';
 	if (!*q || d < 1 || d > 31 || y < 1900 || y > 9999)
 		return LONG_MIN;
-	return imap_days(y, m, d);
+	return civil_days(y, m, d);
 }

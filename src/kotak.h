@@ -56,6 +56,7 @@ int	 strcaseeq(const char *, const char *);
 int	 parse_uint(const char *, unsigned long long max, unsigned long long *);
 int	 has_ctl(const char *);			/* CR, LF, NUL-free? 1 if a control char */
 void	 rfc5322_date(char *, size_t, time_t);
+long	 civil_days(long y, unsigned m, unsigned d);	/* days since 1970-01-01, proleptic Gregorian */
 void	 ctime_date(char *, size_t, time_t);	/* mbox From_ line date */
 int	 fsync_dir(const char *path);
 int	 mkdir_p(const char *path, mode_t);

@@ -79,6 +79,20 @@ has_ctl(const char *s)
 static const char wday[] = "SunMonTueWedThuFriSat";
 static const char mon[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
 
+/* see kotak.h */
+long
+civil_days(long y, unsigned m, unsigned d)
+{
+	long era;
+	unsigned yoe, doy;
+
+	y -= m <= 2;
+	era = (y >= 0 ? y : y - 399) / 400;
+	yoe = (unsigned)(y - era * 400);
+	doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+	return era * 146097 + (long)(yoe * 365 + yoe / 4 - yoe / 100 + doy) - 719468;
+}
+
 void
 rfc5322_date(char *d, size_t n, time_t t)
 {

@@ -1,6 +1,13 @@
-/* fuzz_imap.c: the IMAP server's command assembly (src/imap.c, literals
- * synchronizing and not, overlong commands) over conn.c's buffers, and its
+/* fuzz_imap.c: the IMAP server (src/imap.c, imap_fetch.c: command assembly
+ * with literals synchronizing and not, overlong commands, every state, on a
+ * real folder layer in a temporary data_dir) over conn.c's buffers, and its
  * command parsers (imap_parse.c, imap_search.c) on every line of the input.
+ *
+ * Each input logs in as a user of its own whose INBOX holds a few messages
+ * (plain, multipart, message/rfc822, header only); the loop's deferred work
+ * (wakes, the folder layer's timers) runs between reads with the clock
+ * jumping to what is due, as loop.c would run it; the user's files go at
+ * the end.
  *
  * No sockets: the driver does what loop.c and conn_read/conn_write do, as
  * fuzz_smtp.c does.  auth.c is stubbed (alice / secret logs in; the brake's
@@ -26,8 +33,10 @@
 #include "fuzz.h"
 #include "folder.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /* ---- stubs: log.c (quiet, but a full output buffer is a crash) */
@@ -51,6 +60,7 @@ void fatalx(const char *fmt, ...) { abort(); }
 static int cleartext_ok;
 static unsigned auth_fails;
 static time_t auth_last;
+static char uname[16];	/* this input's user */
 
 const char *
 auth_check(const char *ip, const char *user, const char *pass)
@@ -58,7 +68,7 @@ auth_check(const char *ip, const char *user, const char *pass)
 	FZ_ASSERT(ip && user && pass);
 	if (strcaseeq(user, "alice") && !strcmp(pass, "secret")) {
 		auth_fails = 0;
-		return "alice";
+		return uname;
 	}
 	auth_fails++;
 	auth_last = now;
@@ -123,34 +133,79 @@ known_tag(const char *t, size_t n)
 	return ntags == 64;	/* not all remembered */
 }
 
-/* Server output: lines, or literals inside an untagged line ("{n}\r\n"
- * and n bytes: FETCH data, later). */
+/* Server output, checked as a stream (a response may span drains): lines
+ * end in CRLF, hold no NUL, bare CR or LF; a line ending in {n} is followed
+ * by n literal bytes and then the rest of the same response. */
+static struct {
+	uint64_t lit;		/* literal bytes still to come */
+	int	 cont, cr;	/* a response goes on after a literal; a CR was seen */
+	char	 head[72], tail[24];
+	size_t	 nhead, ntail;
+} out;
+
+static void
+line_done(void)
+{
+	const char *p = out.head, *sp;
+	char t[24];
+	unsigned long long n;
+	int plus;
+
+	if (!out.cont && !(out.nhead >= 2 && (!memcmp(p, "* ", 2) || !memcmp(p, "+ ", 2)))) {
+		sp = memchr(p, ' ', out.nhead);
+		if (sp == NULL || !known_tag(p, sp - p)) {
+			fprintf(stderr, "malformed reply: %.*s\n", (int)out.nhead, p);
+			abort();
+		}
+	}
+	memcpy(t, out.tail, out.ntail);
+	out.cont = 0;
+	if (imap_literal_at_end(t, out.ntail, &n, &plus)) {
+		FZ_ASSERT(!plus);
+		out.lit = n;
+		out.cont = 1;
+	}
+	out.nhead = out.ntail = 0;
+}
+
 static void
 replies_ok(struct conn *c)
 {
-	const char *p = c->out.p, *e = p + c->out.len, *q, *crlf;
+	const char *p = c->out.p, *e = p + c->out.len;
+	size_t k;
 
-	while (p < e) {
-		for (crlf = p; crlf + 1 < e && !(crlf[0] == '\r' && crlf[1] == '\n'); crlf++)
-			;
-		if (crlf + 1 >= e) {
-			fprintf(stderr, "reply without CRLF: %.*s\n", (int)(e - p), p);
+	for (; p < e; p++) {
+		if (out.lit) {
+			k = out.lit < (uint64_t)(e - p) ? out.lit : (uint64_t)(e - p);
+			out.lit -= k;
+			p += k - 1;
+			continue;
+		}
+		if (out.cr && *p != '\n') {
+			fprintf(stderr, "bare CR in a reply\n");
 			abort();
 		}
-		for (q = p; q < crlf; q++)
-			if (*q == '\r' || *q == '\n' || *q == '\0') {
-				fprintf(stderr, "CR, LF or NUL in a reply: %.*s\n", (int)(crlf - p), p);
-				abort();
-			}
-		if (!(crlf - p >= 2 && (!memcmp(p, "* ", 2) || !memcmp(p, "+ ", 2)))) {
-			for (q = p; q < crlf && *q != ' '; q++)
-				;
-			if (q == crlf || !known_tag(p, q - p) || crlf - q < 3) {
-				fprintf(stderr, "malformed reply: %.*s\n", (int)(crlf - p), p);
-				abort();
-			}
+		if (*p == '\r') {
+			out.cr = 1;
+			continue;
 		}
-		p = crlf + 2;
+		if (*p == '\n') {
+			if (!out.cr) {
+				fprintf(stderr, "bare LF in a reply\n");
+				abort();
+			}
+			out.cr = 0;
+			line_done();
+			continue;
+		}
+		FZ_ASSERT(*p != '\0');
+		if (out.nhead < sizeof(out.head))
+			out.head[out.nhead++] = *p;
+		if (out.ntail == sizeof(out.tail)) {
+			memmove(out.tail, out.tail + 1, sizeof(out.tail) - 1);
+			out.ntail--;
+		}
+		out.tail[out.ntail++] = *p;
 	}
 }
 
@@ -171,6 +226,22 @@ static int
 alive(struct conn *c)
 {
 	return c->fd >= 0 && !(c->flags & CF_CLOSE);
+}
+
+/* What the loop would run meanwhile: wakes and timers, the clock
+ * jumping to the next one due (bounded: a search runs a slice a pass). */
+static void
+settle(struct conn *c, int lazy, int passes)
+{
+	time_t next;
+
+	while (passes-- > 0 && (next = loop_deferred_next(0)) != 0) {
+		if (next > now)
+			now = next;
+		loop_deferred();
+		if (c && c->fd >= 0 && (!lazy || buf_room(&c->out) < 1024))
+			drain(c);
+	}
 }
 
 /* what loop.c does when a brake's hold ends */
@@ -218,10 +289,12 @@ session(const struct fz_split *s, int ctl)
 			c->in.len += k;
 			off += k, n -= k;
 			conn_process(c);
+			settle(c, lazy, 16);
 		}
 		unhold(c);
 		drain(c);
 		conn_process(c);
+		settle(c, lazy, 64);
 	}
 	if (c->fd >= 0) {
 		unhold(c);
@@ -232,9 +305,12 @@ session(const struct fz_split *s, int ctl)
 			c->flags |= CF_EOF;
 			conn_process(c);
 		}
+		settle(c, 0, 64);
 		drain(c);
 		conn_close(c);
 	}
+	settle(NULL, 0, 1000);	/* the folders' own work (compaction) ends */
+	FZ_ASSERT(loop_deferred_next(0) == 0);
 	FZ_ASSERT(conn_count() == 0);
 }
 
@@ -445,15 +521,91 @@ parsers(const uint8_t *p, size_t n)
 	}
 }
 
+static const char inbox[] =
+    "From a@example.org Thu Nov 26 12:00:00 2026\n"
+    "From: Alice <a@example.org>\nTo: b@example.lan\nSubject: plain\nDate: Thu, 26 Nov 2026 12:00:00 +0000\n"
+    "Message-ID: <1@example.org>\n\nHello\n>From here\n\n"
+    "From a@example.org Thu Nov 26 12:00:01 2026\n"
+    "From: a@example.org\nSubject: mixed\nContent-Type: multipart/mixed; boundary=\"b\"\n\n"
+    "--b\nContent-Type: text/plain\n\none\n--b\nContent-Type: message/rfc822\n\n"
+    "From: c@example.org\nSubject: inner\nContent-Type: multipart/alternative; boundary=i\n\n"
+    "--i\n\ntext\n--i\nContent-Type: text/html\n\n<b>x</b>\n--i--\n--b--\n\n"
+    "From a@example.org Thu Nov 26 12:00:02 2026\n"
+    "Subject: header only\nX-Flags: none\n\n";
+
+static char ddir[64];
+
+static void
+rm_user(void)
+{
+	char p[PATH_MAX_K + 64];
+	struct dirent *de;
+	DIR *d;
+
+	snprintf(p, sizeof(p), "%s/mail/%s", ddir, uname);
+	if ((d = opendir(p)) != NULL) {
+		while ((de = readdir(d)) != NULL)
+			if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+				FZ_ASSERT(unlinkat(dirfd(d), de->d_name, 0) == 0);
+		closedir(d);
+		FZ_ASSERT(rmdir(p) == 0);
+	}
+}
+
+static void
+done(void)
+{
+	char p[PATH_MAX_K + 64];
+
+	snprintf(p, sizeof(p), "%s/spool/tmp", ddir);
+	rmdir(p);
+	snprintf(p, sizeof(p), "%s/spool", ddir);
+	rmdir(p);
+	snprintf(p, sizeof(p), "%s/mail", ddir);
+	rmdir(p);
+	rmdir(ddir);
+}
+
 static void
 setup(void)
 {
+	char p[PATH_MAX_K + 64];
+
 	conn_init();
 	cfg.max_errors = 1000;
 	cfg.timeout = 300;
 	cfg.login_timeout = 60;
 	cfg.max_sessions = 100;
+	cfg.max_message_size = 4096;
 	now = 1000;
+	/* tmpfs when there is one: the folder layer fsyncs */
+	snprintf(ddir, sizeof(ddir), "%s/kotak-fuzz-imap.XXXXXX", access("/dev/shm", W_OK) ? "/tmp" : "/dev/shm");
+	FZ_ASSERT(mkdtemp(ddir) != NULL);
+	atexit(done);
+	snprintf(cfg.data_dir, sizeof(cfg.data_dir), "%s", ddir);
+	snprintf(p, sizeof(p), "%s/spool", ddir);
+	FZ_ASSERT(mkdir(p, 0700) == 0);
+	snprintf(p, sizeof(p), "%s/spool/tmp", ddir);
+	FZ_ASSERT(mkdir(p, 0700) == 0);
+	snprintf(p, sizeof(p), "%s/mail", ddir);
+	FZ_ASSERT(mkdir(p, 0700) == 0);
+}
+
+/* A user of this input's own with a fresh INBOX. */
+static void
+new_user(void)
+{
+	static unsigned n;
+	char p[PATH_MAX_K + 64];
+	int fd;
+
+	snprintf(uname, sizeof(uname), "u%u", ++n);
+	snprintf(p, sizeof(p), "%s/mail/%s", ddir, uname);
+	FZ_ASSERT(mkdir(p, 0700) == 0);
+	snprintf(p, sizeof(p), "%s/mail/%s/INBOX", ddir, uname);
+	FZ_ASSERT((fd = open(p, O_WRONLY | O_CREAT | O_EXCL, 0600)) >= 0);
+	FZ_ASSERT(write(fd, inbox, sizeof(inbox) - 1) == (ssize_t)sizeof(inbox) - 1);
+	close(fd);
 }
 
 int
@@ -477,8 +629,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	auth_last = 0;
 	ntags = 0;
 	now = 1000;
+	memset(&out, 0, sizeof(out));
 	note_tags(s.p, s.n);
+	new_user();
 	session(&s, ctl);
+	rm_user();
 	parsers(s.p, s.n);
 	return 0;
 }

@@ -1,9 +1,12 @@
 #!/usr/bin/env python3
-"""IMAP on the real binary, so far the not-authenticated state: greeting and
+"""IMAP on the real binary.  The not-authenticated state: greeting and
 capabilities, LOGINDISABLED and STARTTLS, LOGIN and AUTHENTICATE PLAIN
 (SASL-IR and continuation), the login brake, literals (synchronizing and
-LITERAL+), command bounds, imaplib.  Skips when kotak is built without
-IMAP (tests/all.sh runs it against build-x86_64-imap/kotak too)."""
+LITERAL+), command bounds, imaplib.  The authenticated and selected states:
+SELECT/EXAMINE, the special folders and LIST, folder commands, FETCH items
+and sections, \\Seen, STORE and keywords, SEARCH, APPEND/COPY/MOVE with
+UIDPLUS, EXPUNGE/CLOSE/UNSELECT, IDLE, what other sessions did told at the
+end of commands.  Skips when kotak is built without IMAP."""
 
 import imaplib
 import os
@@ -14,48 +17,9 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import kt  # noqa: E402
 from kt import test, check, eq  # noqa: E402
-from dovecot import RawImap  # noqa: E402
+from imaputil import KI, Imap, caps_of, with_mail  # noqa: E402
 
 PW = kt.DEFAULT_PASSWORD
-
-
-def have_imap():
-    return b"+imap" in kt.run_kotak(["-V"]).stdout
-
-
-class KI(kt.KotakTls):
-    def __init__(self, protos=("smtp", "imap"), clear=True, **kw):
-        if not have_imap():
-            raise kt.Skip("kotak built without IMAP")
-        lists = {"cleartext_auth_net": ["127.0.0.0/8"]} if clear else {}
-        kt.KotakTls.__init__(self, protos=protos, lists=lists, **kw)
-
-    def wait_ready(self, timeout=8.0):
-        for host, port, proto in self.listens:
-            end = time.monotonic() + timeout
-            while True:
-                if self.proc.poll() is not None:
-                    raise AssertionError("kotak exited: %s" % " | ".join(self.log_tail(5)))
-                try:
-                    c = kt.Smtp(host, port, timeout=2)
-                    if proto in ("smtps", "imaps"):
-                        kt.smtp_wrap_tls(c, timeout=2)
-                    c.line(2)
-                    c.close()
-                    break
-                except (OSError, kt.Closed, AssertionError):
-                    if time.monotonic() > end:
-                        raise AssertionError("no listener %s:%d" % (host, port))
-                    time.sleep(0.05)
-
-    def raw(self, proto="imap"):
-        return RawImap(self.addr_of(proto)[1])
-
-
-def caps_of(line):
-    s = line.decode()
-    i = s.index("[CAPABILITY ") + 12
-    return s[i:s.index("]", i)].split()
 
 
 @test
@@ -226,6 +190,284 @@ def bounds_toobig_nul_and_literal_refused():
     r, t = c.cmd("NOOP " + "1," * 6000)
     check(t.startswith(b"t6 BAD [TOOBIG]"), t)
     check(k.running(), "kotak alive")
+
+
+def msgs(n=3, big=b""):
+    return [kt.msg(subject="hello %d" % i, body="line one\r\nline two %d\r\n" % i + ("" if i else big.decode()))
+            for i in range(n)]
+
+
+def fetch_map(r):
+    """{msn: untagged FETCH line} of untagged bytes without literals."""
+    out = {}
+    for ln in r.split(b"\r\n"):
+        if b" FETCH (" in ln:
+            out[int(ln.split()[1])] = ln
+    return out
+
+
+@test
+def select_examine_and_recent():
+    k = with_mail("alice", msgs(3))
+    a = Imap(k)
+    r = a.ok("SELECT INBOX")
+    for want in (b"* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft)",
+                 b"PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft \\*)",
+                 b"* 3 EXISTS", b"* 3 RECENT", b"[UNSEEN 1]", b"[UIDVALIDITY ", b"[UIDNEXT 4]"):
+        check(want in r, "SELECT lacks %r: %r" % (want, r))
+    check(b"[READ-WRITE]" in a.last, a.last)
+    b = Imap(k)
+    r = b.ok("SELECT inbox")
+    check(b"* 3 EXISTS" in r and b"* 0 RECENT" in r, "\\Recent is one session's: %r" % r)
+    r = b.ok("EXAMINE INBOX")
+    check(b"[READ-ONLY]" in b.last and b"PERMANENTFLAGS ()" in r, (r, b.last))
+    b.no("STORE 1 +FLAGS (\\Seen)")
+    r = a.ok("FETCH 1:* (FLAGS)")
+    check(r.count(b"\\Recent") == 3, r)
+    a.no("SELECT Nonexistent")
+    a.no("FETCH 1 (FLAGS)", bad=True)   # the failed SELECT left no folder selected
+    a.no("SELECT \"a&b\"")   # not modified UTF-7
+
+
+@test
+def folders_special_use_list_lsub():
+    k = KI()
+    a = Imap(k)
+    r = a.ok('LIST "" "*"')
+    for name, attr in (("INBOX", b""), ("Sent", b" \\Sent"), ("Drafts", b" \\Drafts"), ("Trash", b" \\Trash"),
+                       ("Junk", b" \\Junk"), ("Archive", b" \\Archive")):
+        check(b'* LIST (\\HasNoChildren%s) "/" "%s"\r\n' % (attr, name.encode()) in r, "%s: %r" % (name, r))
+    r2 = a.ok('LIST "" "*" RETURN (SPECIAL-USE)')
+    eq(sorted(r2.split(b"\r\n")), sorted(r.split(b"\r\n")), "RETURN (SPECIAL-USE)")
+    eq(a.ok('LIST "" ""'), b'* LIST (\\Noselect) "/" ""\r\n', "the delimiter")
+    r = a.ok('LSUB "" "*"')
+    check(r.count(b"* LSUB") == 6, r)
+    check(b"NAMESPACE ((\"\" \"/\")) NIL NIL" in a.ok("NAMESPACE"), "NAMESPACE")
+    a.ok("CREATE \"Entw&APw-rfe\"")
+    a.no("CREATE \"Entw&APw-rfe\"")
+    check(b"[ALREADYEXISTS]" in a.last, a.last)
+    a.no('CREATE "Entw\xc3\xbcrfe"'.encode("latin-1") if False else "CREATE \"bad&name\"")
+    a.ok("SUBSCRIBE \"Entw&APw-rfe\"")
+    check(b'"Entw&APw-rfe"' in a.ok('LSUB "" "Entw*"'), "LSUB of the new folder")
+    a.ok('RENAME "Entw&APw-rfe" Projects')
+    r = a.ok('LIST "" "P%"')
+    eq(r, b'* LIST (\\HasNoChildren) "/" "Projects"\r\n', "renamed")
+    a.ok("UNSUBSCRIBE \"Entw&APw-rfe\"")
+    b = Imap(k)
+    b.ok("SELECT Projects")
+    a.no("DELETE Projects")
+    check(b"[INUSE]" in a.last, "DELETE of a folder selected elsewhere: %r" % a.last)
+    b.ok("CLOSE")
+    a.ok("DELETE Projects")
+    a.no("DELETE INBOX")
+    a.no("DELETE Projects")
+    eq(a.ok('LIST "" "Projects"'), b"", "gone")
+    a.no('LIST "" "*" RETURN (STATUS)', bad=True)
+
+
+@test
+def fetch_items_sections_and_seen():
+    big = b"x" * 70 + b"\r\n"
+    k = with_mail("alice", msgs(3, big=big * 3000))
+    a = Imap(k)
+    a.ok("SELECT INBOX")
+    r = a.ok("FETCH 1 (BODY.PEEK[] RFC822.SIZE)")
+    body = r[r.index(b"}\r\n") + 3:r.rindex(b" RFC822.SIZE")]
+    size = int(r.rsplit(b"RFC822.SIZE ", 1)[1].rstrip(b")\r\n"))
+    eq(len(body), size, "RFC822.SIZE is BODY[]'s length")
+    check(body.count(b"\r\n") == body.count(b"\n") and body.endswith(big), "CRLF lines")
+    check(b"\\Seen" not in a.ok("FETCH 1 (FLAGS)"), "PEEK leaves \\Seen alone")
+    r = a.ok("FETCH 2 (BODY[TEXT])")
+    check(r.endswith(b" FLAGS (\\Seen \\Recent))\r\n") and b"line two 1" in r, "BODY[] sets \\Seen and says so: %r" % r)
+    r = a.ok("FETCH 2 (BODY[TEXT])")
+    check(b"FLAGS" not in r, "already seen: nothing to say: %r" % r)
+    r = a.ok("FETCH 3 (RFC822.PEEK)")
+    check(r.startswith(b"* 3 FETCH (RFC822 {") and b"\\Seen" not in a.ok("FETCH 3 (FLAGS)"), r[:60])
+    r = a.ok("FETCH 3 (RFC822.HEADER BODY.PEEK[]<5.10> BODY.PEEK[HEADER.FIELDS (subject)])")
+    check(b"RFC822.HEADER {" in r and b"BODY[]<5> {10}\r\n" in r and
+          b"BODY[HEADER.FIELDS (SUBJECT)] {20}\r\nSubject: hello 2\r\n\r\n" in r, r)
+    r = a.ok("FETCH 1:3 FAST")
+    check(r.count(b"INTERNALDATE \"26-Nov-2026 12:00:00 +0000\"") == 3 and b"RFC822.SIZE" in r, r)
+    r = a.ok("UID FETCH 2:3 (FLAGS)")
+    eq(r, b"* 2 FETCH (UID 2 FLAGS (\\Seen \\Recent))\r\n* 3 FETCH (UID 3 FLAGS (\\Recent))\r\n", "UID first")
+    eq(a.ok("UID FETCH 4:10 (FLAGS)"), b"", "UIDs that do not exist")
+    r = a.ok("UID FETCH 7:* (FLAGS)")
+    check(r.startswith(b"* 3 FETCH (UID 3 "), "n:* holds the last UID: %r" % r)
+    a.no("FETCH 4 (FLAGS)", bad=True)
+    a.no("FETCH 1 (FLAGS", bad=True)
+    a.no("FETCH 1 (BODY[HEADER.FIELDS])", bad=True)
+    r = a.ok("FETCH 1 (BODYSTRUCTURE ENVELOPE)")
+    check(b'BODYSTRUCTURE ("text" "plain" ("charset" "us-ascii") NIL NIL "7bit" %d ' % (len(big) * 3000 + 22) in r
+          and b'"hello 0"' in r, r[:300])
+
+
+@test
+def store_flags_and_keywords_persist():
+    k = with_mail("alice", msgs(3))
+    a = Imap(k)
+    a.ok("SELECT INBOX")
+    eq(a.ok("STORE 1 +FLAGS (\\Flagged $Forwarded)"), b"* 1 FETCH (FLAGS (\\Flagged \\Recent $Forwarded))\r\n",
+       "+FLAGS answers")
+    eq(a.ok("STORE 1:2 +FLAGS.SILENT (\\Seen $Junk)"), b"", ".SILENT")
+    eq(a.ok("UID STORE 1 -FLAGS ($Forwarded)"), b"* 1 FETCH (UID 1 FLAGS (\\Seen \\Flagged \\Recent $Junk))\r\n",
+       "UID STORE -FLAGS")
+    eq(a.ok("STORE 3 FLAGS (\\Answered $MDNSent)"), b"* 3 FETCH (FLAGS (\\Answered \\Recent $MDNSent))\r\n", "FLAGS")
+    r = a.ok("SELECT INBOX")
+    check(b"$Forwarded" in r and b"$Junk" in r and b"$MDNSent" in r and b"\\*)]" in r, "keywords in FLAGS: %r" % r)
+    a.no("STORE 1 +FLAGS (\\Bogus)", bad=True)
+    a.no("STORE 1 +FLAGZ (\\Seen)", bad=True)
+    a.ok("LOGOUT")
+    k.stop()
+    k.start()
+    b = Imap(k)
+    b.ok("SELECT INBOX")
+    r = b.ok("FETCH 1:3 (FLAGS)")
+    eq(fetch_map(r), {1: b"* 1 FETCH (FLAGS (\\Seen \\Flagged $Junk))", 2: b"* 2 FETCH (FLAGS (\\Seen $Junk))",
+                      3: b"* 3 FETCH (FLAGS (\\Answered $MDNSent))"}, "flags after a restart")
+
+
+@test
+def search_keys():
+    ms = msgs(4)
+    ms[2] = kt.msg(subject="Quarterly REPORT", body="the numbers\r\n", headers=("Cc: carol@example.org",))
+    ms[3] = kt.msg(subject="other", body="x" * 5000 + "\r\n", sender="dave@example.net")
+    k = with_mail("alice", ms)
+    a = Imap(k)
+    a.ok("SELECT INBOX")
+    a.ok("STORE 2 +FLAGS (\\Flagged $Junk)")
+    a.ok("STORE 1 +FLAGS (\\Seen)")
+    mid = ms[2].split(b"Message-ID: ")[1].split(b"\r\n")[0].decode()
+
+    def srch(q, uid=False):
+        r = a.ok(("UID SEARCH " if uid else "SEARCH ") + q)
+        check(r.startswith(b"* SEARCH") and r.endswith(b"\r\n"), r)
+        return [int(x) for x in r[8:].split()]
+    eq(srch("ALL"), [1, 2, 3, 4], "ALL")
+    eq(srch("FLAGGED"), [2], "FLAGGED")
+    eq(srch("UNSEEN"), [2, 3, 4], "UNSEEN")
+    eq(srch("NEW"), [2, 3, 4], "NEW")
+    eq(srch("KEYWORD $Junk"), [2], "KEYWORD")
+    eq(srch("UNKEYWORD $Junk"), [1, 3, 4], "UNKEYWORD")
+    eq(srch("SUBJECT report"), [3], "SUBJECT, any case")
+    eq(srch('HEADER Message-ID "%s"' % mid), [3], "HEADER Message-ID")
+    eq(srch("CC carol"), [3], "CC")
+    eq(srch("FROM dave"), [4], "FROM")
+    eq(srch("BODY numbers"), [3], "BODY")
+    eq(srch("TEXT numbers"), [3], "TEXT")
+    eq(srch("TEXT quarterly"), [3], "TEXT looks at the header too")
+    eq(srch("BODY quarterly"), [], "BODY does not")
+    eq(srch("LARGER 3000"), [4], "LARGER")
+    eq(srch("SMALLER 3000 NOT 1"), [2, 3], "SMALLER, NOT")
+    eq(srch("OR FLAGGED FROM dave"), [2, 4], "OR")
+    eq(srch("(OR SEEN FLAGGED) (OR 1 3)"), [1], "parentheses")
+    eq(srch("2:3,4"), [2, 3, 4], "sequence set")
+    eq(srch("UID 3:*", uid=True), [3, 4], "UID SEARCH UID")
+    eq(srch("SINCE 1-Jan-2026 BEFORE 1-Jan-2027 ON 26-Nov-2026"), [1, 2, 3, 4], "internal date")
+    eq(srch("SENTON 26-Nov-2026"), [1, 2, 3, 4], "sent date")
+    eq(srch("SENTBEFORE 26-Nov-2026"), [], "SENTBEFORE")
+    eq(srch("CHARSET UTF-8 SUBJECT hello"), [1, 2], "CHARSET UTF-8")
+    a.no("SEARCH CHARSET KOI8-R SUBJECT x")
+    check(b"[BADCHARSET" in a.last, a.last)
+    a.no("SEARCH FROBNICATE", bad=True)
+    a.no("SEARCH (SEEN", bad=True)
+
+
+@test(timeout=60)
+def append_copy_move_uidplus():
+    k = with_mail("alice", msgs(3))
+    a = Imap(k)
+    a.ok("SELECT INBOX")
+    m = kt.msg(subject="appended", body="from a client\r\n")
+    a.s.sendall(b"a1 APPEND Drafts (\\Draft $Forwarded) \"01-Feb-2020 10:00:00 +0100\" {%d}\r\n" % len(m))
+    check(a.line().startswith(b"+ "), "continuation")
+    a.s.sendall(m + b"\r\n")
+    r, t = a.response(b"a1")
+    check(t.startswith(b"a1 OK [APPENDUID "), t)
+    uv, uid = t.split(b"[APPENDUID ")[1].split(b"]")[0].split()
+    b = Imap(k)
+    r = b.ok("EXAMINE Drafts")
+    check(b"[UIDVALIDITY %s]" % uv in r, (uv, r))
+    r = b.ok("UID FETCH %s (FLAGS INTERNALDATE BODY.PEEK[])" % uid.decode())
+    check(b"\\Draft" in r and b"$Forwarded" in r and b'"01-Feb-2020 09:00:00 +0000"' in r and m in r, r)
+    # LITERAL+ and a message too big: refused before any byte is sent
+    k2 = m.replace(b"appended", b"literal+")
+    r, t = a.cmd(b"APPEND Sent {%d+}\r\n%s" % (len(k2), k2))
+    check(b"[APPENDUID" in t, t)
+    a.s.sendall(b"a2 APPEND Sent {999999999}\r\n")
+    t = a.line()
+    check(t.startswith(b"a2 NO [TOOBIG]"), "no continuation for a message over max_message_size: %r" % t)
+    r, t = a.cmd(b"APPEND Nowhere {%d+}\r\n%s" % (len(k2), k2))
+    check(b"NO [TRYCREATE]" in t, t)
+    # COPY with COPYUID, MOVE with COPYUID before its EXPUNGEs
+    r = a.ok("COPY 2:3 Archive")
+    check(b"OK [COPYUID " in a.last, a.last)
+    uv, src, dst = a.last.split(b"[COPYUID ")[1].split(b"]")[0].split()
+    eq((src, dst), (b"2:3", b"1:2"), "COPYUID sets")
+    r = a.ok("UID MOVE 1,3 Trash")
+    check(r.startswith(b"* OK [COPYUID ") and b" 1,3 1:2] " in r, r)
+    check(r.index(b"COPYUID") < r.index(b"* 3 EXPUNGE") < r.index(b"* 1 EXPUNGE"), "COPYUID, then EXPUNGEs: %r" % r)
+    eq(a.ok("FETCH 1:* (UID)"), b"* 1 FETCH (UID 2)\r\n", "moved away")
+    r = b.ok("SELECT Trash")
+    check(b"* 2 EXISTS" in r, r)
+    a.no("COPY 1 Nowhere")
+    check(b"[TRYCREATE]" in a.last, a.last)
+    eq(a.ok("UID COPY 100:200 Archive"), b"", "nothing to copy")
+
+
+@test
+def expunge_close_unselect():
+    k = with_mail("alice", msgs(5))
+    a = Imap(k)
+    a.ok("SELECT INBOX")
+    a.ok("STORE 2,4 +FLAGS.SILENT (\\Deleted)")
+    eq(a.ok("EXPUNGE"), b"* 4 EXPUNGE\r\n* 2 EXPUNGE\r\n", "EXPUNGE, highest first")
+    a.ok("STORE 1:3 +FLAGS.SILENT (\\Deleted)")
+    eq(a.ok("UID EXPUNGE 3"), b"* 2 EXPUNGE\r\n", "UID EXPUNGE: only those")
+    a.ok("UNSELECT")
+    r = a.ok("SELECT INBOX")
+    check(b"* 2 EXISTS" in r, "UNSELECT removes nothing: %r" % r)
+    eq(a.ok("CLOSE"), b"", "CLOSE is silent")
+    r = a.ok("EXAMINE INBOX")
+    check(b"* 0 EXISTS" in r, "CLOSE removed the \\Deleted: %r" % r)
+    a.no("EXPUNGE")
+    check(b"[READ-ONLY]" in a.last, a.last)
+
+
+@test(timeout=60)
+def idle_and_changes_from_others():
+    k = with_mail("alice", msgs(3))
+    a = Imap(k)
+    b = Imap(k)
+    a.ok("SELECT INBOX")
+    b.ok("SELECT INBOX")
+    a.s.sendall(b"i1 IDLE\r\n")
+    check(a.line().startswith(b"+ "), "IDLE continuation")
+    k.send(["alice@" + kt.DOMAIN], kt.msg(subject="new"))
+    eq(a.line(), b"* 4 EXISTS\r\n", "delivery pushed")
+    eq(a.line(), b"* 4 RECENT\r\n", "with RECENT (this session holds all four)")
+    b.ok("STORE 2 +FLAGS (\\Flagged)")
+    eq(a.line(), b"* 2 FETCH (UID 2 FLAGS (\\Flagged \\Recent))\r\n", "a flag change pushed")
+    b.ok("STORE 1 +FLAGS.SILENT (\\Deleted)")
+    a.line()
+    b.ok("EXPUNGE")
+    eq(a.line(), b"* 1 EXPUNGE\r\n", "an expunge pushed")
+    a.s.sendall(b"DONE\r\n")
+    r, t = a.response(b"i1")
+    check(t.startswith(b"i1 OK"), t)
+    # not idle: told at the end of the next command; EXPUNGE never in FETCH
+    b.ok("STORE 1 +FLAGS.SILENT (\\Deleted)")
+    b.ok("EXPUNGE")
+    b.ok("STORE 1 +FLAGS.SILENT (\\Seen)")
+    r = a.ok("FETCH 1 (UID)")
+    check(b"EXPUNGE" not in r, "no EXPUNGE during FETCH: %r" % r)
+    r = a.ok("NOOP")
+    check(b"* 1 EXPUNGE\r\n" in r, "after NOOP: %r" % r)
+    a.s.sendall(b"i2 IDLE\r\n")
+    a.line()
+    a.s.sendall(b"NOT DONE\r\n")
+    r, t = a.response(b"i2")
+    check(t.startswith(b"i2 BAD"), t)
+    a.ok("NOOP")
 
 
 if __name__ == "__main__":

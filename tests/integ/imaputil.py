@@ -1,0 +1,94 @@
+"""IMAP test helpers: a kotak with imap listeners (KI), capability parsing.
+Used by test_imap*.py."""
+
+import time
+
+import kt
+from dovecot import RawImap
+
+
+def have_imap():
+    return b"+imap" in kt.run_kotak(["-V"]).stdout
+
+
+class KI(kt.KotakTls):
+    def __init__(self, protos=("smtp", "imap"), clear=True, **kw):
+        if not have_imap():
+            raise kt.Skip("kotak built without IMAP")
+        lists = {"cleartext_auth_net": ["127.0.0.0/8"]} if clear else {}
+        kt.KotakTls.__init__(self, protos=protos, lists=lists, **kw)
+
+    def wait_ready(self, timeout=8.0):
+        for host, port, proto in self.listens:
+            end = time.monotonic() + timeout
+            while True:
+                if self.proc.poll() is not None:
+                    raise AssertionError("kotak exited: %s" % " | ".join(self.log_tail(5)))
+                try:
+                    c = kt.Smtp(host, port, timeout=2)
+                    if proto in ("smtps", "imaps"):
+                        kt.smtp_wrap_tls(c, timeout=2)
+                    c.line(2)
+                    c.close()
+                    break
+                except (OSError, kt.Closed, AssertionError):
+                    if time.monotonic() > end:
+                        raise AssertionError("no listener %s:%d" % (host, port))
+                    time.sleep(0.05)
+
+    def raw(self, proto="imap"):
+        return RawImap(self.addr_of(proto)[1])
+
+
+def caps_of(line):
+    s = line.decode()
+    i = s.index("[CAPABILITY ") + 12
+    return s[i:s.index("]", i)].split()
+
+
+def mbox_of(msgs):
+    """An mboxrd file of (LF or CRLF) messages, as kotak's delivery writes."""
+    import re
+    out = b""
+    for m in msgs:
+        m = m.replace(b"\r\n", b"\n")
+        if not m.endswith(b"\n"):
+            m += b"\n"
+        out += b"From sender@example.org Thu Nov 26 12:00:00 2026\n" + re.sub(rb"(?m)^(>*From )", rb">\1", m) + b"\n"
+    return out
+
+
+def with_mail(user, msgs, **kw):
+    """A started KI whose user has msgs in INBOX (written before the start)."""
+    import os
+    k = KI(start=False, **kw)
+    d = os.path.join(k.data_dir, "mail", user)
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, "INBOX"), "wb") as f:
+        f.write(mbox_of(msgs))
+    k.start()
+    return k
+
+
+class Imap(RawImap):
+    """RawImap with checks: ok() wants a tagged OK and returns the untagged
+    bytes; no() wants NO (or BAD with bad=True)."""
+
+    def __init__(self, k, user="alice", proto="imap"):
+        RawImap.__init__(self, k.addr_of(proto)[1])
+        if user:
+            self.ok("LOGIN %s %s" % (user, kt.DEFAULT_PASSWORD))
+
+    def ok(self, text):
+        r, t = self.cmd(text)
+        if t.split(b" ", 2)[1] != b"OK":
+            raise AssertionError("%s: %r (untagged %r)" % (text[:80], t, r[:300]))
+        self.last = t
+        return r
+
+    def no(self, text, bad=False):
+        r, t = self.cmd(text)
+        if t.split(b" ", 2)[1] != (b"BAD" if bad else b"NO"):
+            raise AssertionError("%s: wanted %s, got %r" % (text[:80], "BAD" if bad else "NO", t))
+        self.last = t
+        return r
