@@ -42,6 +42,10 @@
 #include <strings.h>
 #include <unistd.h>
 
+/* the session needs the store's IMAP parts (kotak.h IMAP_PARTS): an IMAP=n
+ * build that links every source (make asan) leaves it out */
+#if IMAP_PARTS
+
 enum { ST_NOAUTH, ST_SASL, ST_AUTH, ST_SEL, ST_LOGOUT };
 
 #define IMAP_PRE_MAX	1024	/* a command before login, literals included */
@@ -1578,3 +1582,5 @@ done:
 const struct proto imap_proto = {
 	"imap", imap_start, imap_input, imap_timeout, imap_close, "* BYE [UNAVAILABLE]", imap_wake
 };
+
+#endif	/* IMAP_PARTS */
