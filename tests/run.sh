@@ -29,7 +29,7 @@ done
 need_pkgs() {
 	local pairs="python3:python3 swaks:swaks mutt:mutt curl:curl tmux:tmux
 		openssl:openssl mount:mount timeout:coreutils dnsmasq:dnsmasq-base fetchmail:fetchmail
-		strace:strace dovecot:dovecot-imapd"
+		strace:strace dovecot:dovecot-imapd mbsync:isync offlineimap:offlineimap3"
 	local p cmd pkg out=""
 	for p in $pairs; do
 		cmd=${p%%:*}; pkg=${p#*:}
