@@ -962,6 +962,57 @@ dotlock(void)
 	}
 }
 
+/* ENOSPC in the middle of an APPEND: nothing added, the mbox exactly as
+ * it was, the lock released (a tmpfs of 512 KiB, as root). */
+static void
+append_enospc(void)
+{
+	char mnt[600], cmd[700], lit[600], keep[sizeof(cfg.data_dir)];
+	struct fop o;
+	struct stat a, b;
+	int fd, r;
+	char *big;
+
+	setup();
+	if (geteuid() != 0) {
+		printf("    skipped: needs root to mount a tmpfs\n");
+		return;
+	}
+	snprintf(mnt, sizeof(mnt), "%s/small", dir);
+	snprintf(cmd, sizeof(cmd), "mkdir -p %s && mount -t tmpfs -o size=512k tmpfs %s", mnt, mnt);
+	if (system(cmd) != 0) {
+		printf("    skipped: cannot mount a tmpfs\n");
+		return;
+	}
+	strcpy(keep, cfg.data_dir);
+	strcpy(cfg.data_dir, mnt);
+	snprintf(cmd, sizeof(cmd), "mkdir -p %s/mail/u && printf 'From a@x Thu Nov 26 12:00:00 2026\\n\\nx\\n\\n' > %s/mail/u/INBOX", mnt, mnt);
+	CHECK(system(cmd) == 0);
+	snprintf(mbp, sizeof(mbp), "%s/mail/u/INBOX", mnt);
+	CHECK(stat(mbp, &a) == 0);
+	snprintf(lit, sizeof(lit), "%s/lit", dir);	/* the spooled literal: outside the full fs */
+	big = malloc(700000);
+	memset(big, 'y', 700000);
+	for (r = 0; r < 700000; r += 100)
+		big[r] = '\n';
+	put_at(lit, big, 700000, 0);
+	free(big);
+	fd = open(lit, O_RDONLY);
+	r = run_op(&o, folder_append(&o, NULL, "u", "INBOX", fd, 0, 700000, 0, NULL, 0));
+	close(fd);
+	CHECK_INT(r, -1);
+	CHECK_INT(errno, ENOSPC);
+	CHECK(stat(mbp, &b) == 0);
+	CHECK_INT(b.st_size, a.st_size);
+	snprintf(cmd, sizeof(cmd), "%s.lock", mbp);
+	CHECK(access(cmd, F_OK) != 0);
+	settle();
+	snprintf(cmd, sizeof(cmd), "umount %s", mnt);
+	CHECK(system(cmd) == 0);
+	strcpy(cfg.data_dir, keep);
+	snprintf(mbp, sizeof(mbp), "%s/mail/u/INBOX", dir);
+}
+
 /* 50 sessions on a 5,000-message folder cost one copy of the records
  * (24 bytes a message, plus a 4-byte generation) and about 100 bytes a
  * view, not 50 copies (6 MB). */
@@ -1021,7 +1072,7 @@ main(int argc, char **argv)
 {
 	static const struct t_case tc[] = { T(build), T(incremental), T(foreign_rewrite), T(views), T(expunge),
 	    T(tombstones_wait), T(expunge_crash), T(locked), T(import), T(keywords), T(append_copy_move),
-	    T(folders), T(dotlock), T(memory), T(cleanup), { 0, 0 } };
+	    T(folders), T(dotlock), T(memory), T(append_enospc), T(cleanup), { 0, 0 } };
 
 	now = mono_now();
 	return t_main(tc, argc, argv);
