@@ -439,21 +439,21 @@ static char pend_to[32][ADDR_MAX];
 static int pend_line[32];
 
 /* One line into b (at most n-1 bytes and its NUL, LF kept): its length, 0
- * at the end, -1 too long, -2 a NUL byte (a binary file, /dev/zero). */
+ * at the end, -1 too long, -2 a NUL byte (a binary file, /dev/zero).
+ * fgets into a buffer of LFs: its own NUL is the last one there. */
 static int
 read_line(FILE *f, char *b, int n)
 {
-	int ch, i = 0;
+	int i;
 
-	while ((ch = getc(f)) != EOF) {
-		if (ch == 0 || i == n - 1)
-			return ch ? -1 : -2;
-		b[i++] = (char)ch;
-		if (ch == '\n')
-			break;
-	}
-	b[i] = '\0';
-	return i;
+	memset(b, '\n', n);
+	if (fgets(b, n, f) == NULL)
+		return 0;
+	for (i = n - 1; b[i]; i--)
+		;
+	if ((size_t)i != strlen(b))
+		return -2;
+	return i == n - 1 && b[i - 1] != '\n' ? -1 : i;
 }
 
 int
@@ -466,13 +466,12 @@ cfg_load(const char *path, struct cfg *c, char *err, size_t errlen)
 	FILE *f;
 
 	cfg_defaults(c);
-	if ((f = fopen(path, "r")) == NULL) {
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+	if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+		snprintf(err, errlen, "%s: not a regular file", path);
 		return -1;
 	}
-	if (fstat(fileno(f), &st) < 0 || !S_ISREG(st.st_mode)) {
-		snprintf(err, errlen, "%s: not a regular file", path);
-		fclose(f);
+	if ((f = fopen(path, "r")) == NULL) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
 		return -1;
 	}
 	aname[0] = '\0';
@@ -480,10 +479,6 @@ cfg_load(const char *path, struct cfg *c, char *err, size_t errlen)
 		p.line++;
 		if ((got = read_line(f, line, sizeof(line))) < 0) {
 			perr(&p, got == -1 ? "line too long" : "NUL byte (not a text file)");
-			goto fail;
-		}
-		if (!got && ferror(f)) {
-			perr(&p, "%s", strerror(errno));
 			goto fail;
 		}
 		r = got ? tokenize(line, tok, 4, &ntok) : (ntok = 0);

@@ -9,7 +9,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
@@ -137,12 +136,9 @@ drop_privileges(void)
 static void
 close_inherited(void)
 {
-	struct rlimit rl;
-	int fd, max = 1024;
+	int fd;
 
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur > 1024)
-		max = rl.rlim_cur < 65536 ? (int)rl.rlim_cur : 65536;
-	for (fd = 3; fd < max; fd++)
+	for (fd = 3; fd < FD_SETSIZE; fd++)	/* the loop never selects beyond it */
 		close(fd);
 }
 
