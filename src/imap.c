@@ -1007,6 +1007,8 @@ append_args(struct icur *a, char *name, uint32_t *flags, char *kw, size_t kwmax,
 		return -1;
 	*flags = 0;
 	*date = 0;
+	if (kw)
+		*kw = '\0';
 	if (a->p < a->e && *a->p == '(' &&
 	    (imap_flag_list(a, flags, kw, kwmax, 1) < 0 || imap_sp(a) < 0))
 		return -1;
