@@ -1050,7 +1050,7 @@ append_literal(struct conn *c, unsigned long long n, int plus)
 			s->fd = fd;
 			s->alen = n;
 			s->tofile = n > 0;
-			s->lit = (uint32_t)n;
+			s->lit = n;
 			memcpy(s->cmd + s->len, "\r\n", 2);	/* the literal, its bytes elsewhere */
 			s->len += 2;
 			if (!plus)
@@ -1062,7 +1062,7 @@ append_literal(struct conn *c, unsigned long long n, int plus)
 	 * are read and dropped */
 	if (plus) {
 		s->skip = 1;
-		s->lit = (uint32_t)n;
+		s->lit = n;
 	} else {
 		reply(c, "NO", "%s", imap_errcode(s->toobig == 1 ? EFBIG : EIO));
 		s->toobig = 0;
@@ -1552,7 +1552,7 @@ imap_input(struct conn *c)
 				if (!plus)
 					conn_reply(c, "+ OK");
 			}
-			s->lit = (uint32_t)n;
+			s->lit = n;
 			continue;
 		}
 done:

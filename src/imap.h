@@ -214,7 +214,8 @@ struct imap_sess {
 	uint8_t	 rx;			/* EXPUNGE responses may end it (RFC 3501 7.4.1); 2: LSUB */
 	uint8_t	 ntail, tofile, toobig, rpend;
 	uint8_t	 ro;			/* the selected folder is read-only (EXAMINE) */
-	uint32_t len, vlen, lit;	/* bytes in cmd; where the verb starts; literal bytes due */
+	uint32_t len, vlen;		/* bytes in cmd; where the verb starts */
+	uint64_t lit;			/* literal bytes due (LITERAL+ may announce 4 GB and more) */
 	uint32_t sent;			/* octets of the output unit under way already out */
 	uint32_t uidvalidity, fid;	/* the selected folder's, for the MIME cache */
 	uint32_t k;			/* a step's counter (lines, entries) */

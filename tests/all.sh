@@ -58,10 +58,10 @@ tally "integration (ASan+UBSan)" env ASAN_OPTIONS=detect_leaks=1:abort_on_error=
 # run against it, static and ASan+UBSan.
 if make --no-print-directory imap-builds >build/imap-builds.log 2>&1; then
 	tally "integration IMAP=y (static)" tests/run.sh --bin build-x86_64-imap/kotak --label imap \
-		tests/integ/test_imap.py tests/integ/test_imap_mime.py tests/integ/test_imap_clients.py tests/integ/test_imap_multi.py
+		tests/integ/test_imap.py tests/integ/test_imap_mime.py tests/integ/test_imap_clients.py tests/integ/test_imap_multi.py tests/integ/test_hostile.py
 	tally "integration IMAP=y (ASan+UBSan)" env ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 tests/run.sh --bin build-asan/kotak-imap \
-		--label imap-asan tests/integ/test_imap.py tests/integ/test_imap_mime.py tests/integ/test_imap_clients.py tests/integ/test_imap_multi.py
+		--label imap-asan tests/integ/test_imap.py tests/integ/test_imap_mime.py tests/integ/test_imap_clients.py tests/integ/test_imap_multi.py tests/integ/test_hostile.py
 else
 	tail -n 20 build/imap-builds.log
 	echo "FAIL build with IMAP=y (make imap-builds)"

@@ -1,8 +1,6 @@
 """IMAP test helpers: a kotak with imap listeners (KI), capability parsing.
 Used by test_imap*.py."""
 
-import time
-
 import kt
 from dovecot import RawImap
 
@@ -17,24 +15,6 @@ class KI(kt.KotakTls):
             raise kt.Skip("kotak built without IMAP")
         lists = {"cleartext_auth_net": ["127.0.0.0/8"]} if clear else {}
         kt.KotakTls.__init__(self, protos=protos, lists=lists, **kw)
-
-    def wait_ready(self, timeout=8.0):
-        for host, port, proto in self.listens:
-            end = time.monotonic() + timeout
-            while True:
-                if self.proc.poll() is not None:
-                    raise AssertionError("kotak exited: %s" % " | ".join(self.log_tail(5)))
-                try:
-                    c = kt.Smtp(host, port, timeout=2)
-                    if proto in ("smtps", "imaps"):
-                        kt.smtp_wrap_tls(c, timeout=2)
-                    c.line(2)
-                    c.close()
-                    break
-                except (OSError, kt.Closed, AssertionError):
-                    if time.monotonic() > end:
-                        raise AssertionError("no listener %s:%d" % (host, port))
-                    time.sleep(0.05)
 
     def raw(self, proto="imap"):
         return RawImap(self.addr_of(proto)[1])

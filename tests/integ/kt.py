@@ -896,9 +896,9 @@ class KotakTls(Kotak):
                 try:
                     c = Smtp(host, port, timeout=2)
                     try:
-                        if proto in ("smtps", "pop3s"):
+                        if proto in ("smtps", "pop3s", "imaps"):
                             smtp_wrap_tls(c, timeout=2)
-                        if proto.startswith("pop3"):
+                        if proto.startswith("pop3") or proto.startswith("imap"):
                             c.line(2)
                             break
                         r = c.reply(2)
