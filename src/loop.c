@@ -28,6 +28,8 @@ struct listener {
 static struct listener lst[CONFIG_MAX_LISTEN];
 static int nlst;
 static time_t accept_pause;	/* out of fds: stop polling listeners until then */
+#define LISTEN_BACKLOG	1024
+#define ACCEPT_BURST	256	/* accepts a listener gets in one pass of the loop */
 
 extern void main_reload(void);
 extern const struct proto imap_proto;
@@ -113,7 +115,12 @@ listen_open(const struct cfg_listen *l)
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	if (fam == AF_INET6)	/* '::' means IPv6 only; list 0.0.0.0 too for both */
 		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
-	if (bind(fd, (struct sockaddr *)&ss, sl) < 0 || listen(fd, 128) < 0 || set_nonblock(fd) < 0) {
+	/* a backlog that outlasts a burst: when it is full the kernel drops the
+	 * SYN and the client waits for its retransmission, 1 s or more (the
+	 * kernel caps it at net.core.somaxconn: 4096 since Linux 5.4, 128
+	 * before; the queued sockets are the kernel's memory, not ours) */
+	if (bind(fd, (struct sockaddr *)&ss, sl) < 0 || listen(fd, LISTEN_BACKLOG) < 0 ||
+	    set_nonblock(fd) < 0) {
 		int e = errno;
 		close(fd);
 		errno = e;
@@ -350,10 +357,10 @@ loop_run(void)
 		if (r > 0) {
 			if (FD_ISSET(sigpipe_fd[0], &rd))
 				handle_signals();
-			/* a burst is taken at once: a full backlog would drop the
-			 * SYN of the next client, who then waits a second or more */
+			/* a burst is taken at once, until EAGAIN or ACCEPT_BURST:
+			 * a full backlog would drop the SYN of the next client */
 			for (i = 0; i < nlst; i++)
-				for (j = 0; j < 64 && lst[i].fd >= 0 && FD_ISSET(lst[i].fd, &rd) &&
+				for (j = 0; j < ACCEPT_BURST && lst[i].fd >= 0 && FD_ISSET(lst[i].fd, &rd) &&
 				    accept_one(&lst[i]); j++)
 					;
 			for (i = 0; i < CONFIG_MAX_CONNS; i++) {

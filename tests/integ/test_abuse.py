@@ -100,13 +100,17 @@ def five_addresses_with_1000_connections_lock_nobody_out():
     kt.after_test(k.cleanup)
     srcs = ["127.0.1.%d" % i for i in range(1, 6)]
     f = Flood(k.listens[0], srcs, 1000)
-    kt.wait_for(lambda: f.opened >= 300 or f.err, 60, what="300 flood connections")
-    worst = 0
-    for i in range(3):      # during the flood
-        c, r, dt = greet_time(k, "127.0.2.%d" % (i + 1))
+    kt.wait_for(lambda: f.opened >= 50 or f.err, 60, what="50 flood connections")
+    # probe all through the flood: a full listen backlog drops a SYN only
+    # now and then, and the client then waits for its 1 s retransmission
+    worst, probes = 0, 0
+    while f.t.is_alive() or probes < 3:
+        c, r, dt = greet_time(k, "127.0.2.%d" % (probes % 200 + 1))
         eq(r.code, 220, "greeting of a client from another address during the flood")
         worst = max(worst, dt)
+        probes += 1
         c.close()
+        time.sleep(0.01)
     f.t.join(60)
     check(f.err is None, "flood: %s" % f.err)
     eq(f.opened, 1000, "flood connections opened")
@@ -137,7 +141,8 @@ def five_addresses_with_1000_connections_lock_nobody_out():
         free.append(c)
     check(len(free) >= 20, "only %d slots left for other addresses under the flood" % len(free))
     if os.environ.get("KT_VERBOSE"):
-        print("greeting under the flood: worst %.3f s; slots left for others: %d" % (worst, len(free)))
+        print("greeting under the flood: worst %.3f s over %d probes; slots left for others: %d"
+              % (worst, probes, len(free)))
     for c in free:
         c.close()
 
