@@ -44,7 +44,8 @@ die() { say "$*"; exit 1; }
 [ "$(id -u)" = 0 ] || die "run as root"
 [ -x "$KOTAK" ] || (cd "$root" && make kotak >/dev/null) || die "no kotak binary"
 "$KOTAK" -V | grep -q '+pop3' || die "$KOTAK lacks POP3"
-if ! command -v dovecot >/dev/null; then
+# dovecot-imapd (make test installs it) brings the dovecot binary, not pop3
+if ! command -v dovecot >/dev/null || [ ! -x /usr/lib/dovecot/pop3 ]; then
 	say "installing dovecot-pop3d"
 	DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -q dovecot-pop3d >/dev/null ||
 		die "apt-get install dovecot-pop3d failed"
