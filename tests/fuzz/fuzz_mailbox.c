@@ -490,8 +490,9 @@ sessions(const uint8_t *p, size_t pn)
 	vopen(&va, VM_RW);
 	vopen(&vb, VM_RW);
 	vopen(&vp, VM_POP3);
+	/* a keyword to store; none when the mbox's X-Keywords filled all 16 */
 	kw = view_keyword(&va, "$Junk", 1);
-	FZ_ASSERT(kw >= 0);
+	FZ_ASSERT(kw >= 0 || view_kw_room(&va) == 0);
 	nmm = 0;
 	for (k = 1; view_seek_msn(&va, k, &m); k++) {
 		FZ_ASSERT(nmm < MAXMSG);
@@ -512,7 +513,7 @@ sessions(const uint8_t *p, size_t pn)
 		case 0:
 		case 1: {
 			uint8_t fb = j + 1 < pn ? p[++j] : 0;
-			uint32_t fl = (fb & MF_SYSTEM) | (fb & 0x20 ? MF_KW(kw) : 0);
+			uint32_t fl = (fb & MF_SYSTEM) | (fb & 0x20 && kw >= 0 ? MF_KW(kw) : 0);
 			int how = (fb >> 6) % 3;
 			x = model_msn(xv, a % c + 1);
 			FZ_ASSERT(view_seek_msn(v, a % c + 1, &m));
