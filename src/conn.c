@@ -201,6 +201,19 @@ conn_write(struct conn *c)
 	conn_process(c);	/* room for more replies: pipelined commands go on */
 }
 
+/* see kotak.h.  The loop's own write (conn_write) without its error
+ * handling: a failed write leaves the output queued, and the loop, which
+ * selects for it, finds the error and closes. */
+int
+conn_flush(struct conn *c)
+{
+	ssize_t n;
+
+	if (!c->tls && !(c->flags & CF_HOLD) && c->out.len && (n = write(c->fd, c->out.p, c->out.len)) > 0)
+		buf_drop(&c->out, n);
+	return c->out.len == 0;
+}
+
 /* Output still on its way: in the buffer or, with TLS, in the engine. */
 int
 conn_out_pending(const struct conn *c)

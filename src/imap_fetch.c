@@ -26,6 +26,7 @@
 #define READ_PASS	(256 * 1024)	/* bytes read per pass to parse or search */
 #define STORE_PASS	2000		/* messages changed per pass */
 #define SEARCH_PASS	5000		/* messages looked at per pass (flags, dates) */
+#define STREAM_PASS	32		/* output buffers of a body section sent per pass */
 
 /* what FETCH's items need (imsg.flags) */
 #define FN_HDR		0x01	/* the message header's part table */
@@ -561,7 +562,7 @@ imap_fetch_step(struct conn *c)
 	struct isink o;
 	struct fitem fi;
 	struct icur a;
-	int r;
+	int r, n;
 
 	for (;;) {
 		switch (f->ph) {
@@ -607,8 +608,12 @@ imap_fetch_step(struct conn *c)
 			if (item(c))
 				return 1;
 			break;
-		case P_BODY:
-			r = mstream_send(&f->u.ms, &s->v, &c->out);
+		case P_BODY:	/* one output buffer a pass made a 20 MB literal 10,000
+				 * passes: up to STREAM_PASS while the socket takes them
+				 * (bounded work; TLS output still goes through the loop) */
+			for (n = 0; (r = mstream_send(&f->u.ms, &s->v, &c->out)) == 1 && ++n < STREAM_PASS &&
+			    conn_flush(c);)
+				;
 			if (r == 1 || r == F_WAIT)
 				return 1;
 			if (r < 0) {	/* a literal announced cannot be finished */
