@@ -191,10 +191,46 @@ def beyond_the_cap_smtp_gets_421_and_pop3_gets_err():
 def slot(k, src, proto="smtp"):
     c = k.connect(proto=proto, src=src, greet=False)
     ln = c.line(timeout=3)
-    if ln.startswith("220") or ln.startswith("+OK"):
+    if ln.startswith("220") or ln.startswith("+OK") or ln.startswith("* OK"):
         return c
     c.close()
     return None
+
+
+@test
+def imap_refused_in_its_words_and_keeps_its_reserve():
+    """IMAP (an IMAP=y build): beyond a cap a session gets an untagged
+    BYE, and an SMTP flood from many addresses leaves IMAP its share."""
+    if not have("imap"):
+        raise kt.Skip("kotak built without IMAP")
+    k = kt.KotakTls(protos=("smtp", "imap"), main={"max_sessions": 16, "max_sessions_per_ip": 2})
+    kt.after_test(k.cleanup)
+    held = [slot(k, kt.LOOPBACK, "imap") for _ in range(2)]
+    check(all(held), "IMAP greetings")
+    c = k.connect(proto="imap", greet=False)
+    ln = c.line(timeout=3)
+    check(ln.startswith("* BYE [UNAVAILABLE] Too many connections from your address"),
+          "IMAP session over max_sessions_per_ip got %r" % ln)
+    check(c.wait_closed(5), "refused IMAP session not closed")
+    for h in held:
+        h.close()
+    time.sleep(0.3)
+    n = 0
+    for i in range(20):     # one each: no per-address rule applies
+        c = slot(k, "127.0.6.%d" % (i + 1))
+        if c:
+            held.append(c)
+            n += 1
+    eq(n, 16 - 16 // 8, "SMTP sessions taken by 20 addresses (the rest kept for IMAP)")
+    for i in range(2):
+        c = slot(k, "127.0.6.%d" % (40 + i), proto="imap")
+        check(c is not None, "IMAP session %d during the SMTP flood" % (i + 1))
+        held.append(c)
+    c = k.connect(proto="imap", src="127.0.6.50", greet=False)
+    ln = c.line(timeout=3)
+    check(ln.startswith("* BYE [UNAVAILABLE] Too many connections"), "17th session (IMAP): %r" % ln)
+    for h in held:
+        h.close()
 
 
 @test
@@ -343,6 +379,15 @@ def unknown_recipients_cost_growing_delays():
     c.ok("DATA", 354)
     c.send(kt.dot_stuff(kt.msg("after probes")) + b".\r\n")
     eq(c.reply(timeout=15).code, 250, "the message after the unknown recipients")
+    # and they count toward max_errors, as Postfix's hard error limit
+    k2 = kt.Kotak(users=("alice",), main={"max_errors": 2})
+    kt.after_test(k2.cleanup)
+    c = k2.session(timeout=30)
+    c.ok("MAIL FROM:<x@example.org>", 250)
+    c.ok("RCPT TO:<nobody@%s>" % kt.DOMAIN, 550, timeout=30)
+    c.send("RCPT TO:<nobody2@%s>\r\n" % kt.DOMAIN)
+    rs = c.replies_until_close(30)
+    eq([r.code for r in rs], [550, 421], "replies to the second unknown recipient (max_errors 2)")
 
 
 @test

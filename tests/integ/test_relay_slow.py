@@ -25,6 +25,7 @@ from kt import test, check, eq  # noqa: E402
 DNS_IP = "127.0.11.53"
 GOOD = "127.0.11.1"
 TARPITS = ["127.0.11.%d" % (10 + i) for i in range(8)]
+BLACKHOLE = "127.0.11.30"
 ENV = {}
 
 
@@ -48,6 +49,19 @@ class Tarpit:
                 return
             self.conns += 1
             self.held.append(c)
+
+
+class Blackhole:
+    """A listener whose accept queue is full and never drained: the kernel
+    drops every further SYN, so a connect to it never completes (a host
+    that does not answer)."""
+
+    def __init__(self, ip, port):
+        self.s = socket.socket()
+        self.s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.s.bind((ip, port))
+        self.s.listen(0)
+        self.fill = socket.create_connection((ip, port), timeout=5)
 
 
 class Sink:
@@ -113,7 +127,8 @@ def setup():
          "--keep-in-foreground", "--pid-file=", "--port=%d" % dport, "--listen-address=" + DNS_IP,
          "--bind-interfaces", "--local=/test/", "--log-facility=-",
          "--mx-host=good.test,mx.good.test,10", "--host-record=mx.good.test," + GOOD,
-         "--mx-host=tarpit.test,mx.tarpit.test,10", "--host-record=mx.tarpit.test," + TARPITS[0]]
+         "--mx-host=tarpit.test,mx.tarpit.test,10", "--host-record=mx.tarpit.test," + TARPITS[0],
+         "--mx-host=blackhole.test,mx.blackhole.test,10", "--host-record=mx.blackhole.test," + BLACKHOLE]
     for i, ip in enumerate(TARPITS):     # eight MX hosts, all tarpits
         a += ["--mx-host=many.test,mx%d.many.test,%d" % (i, 10 + i), "--host-record=mx%d.many.test,%s" % (i, ip)]
     if os.geteuid() == 0:
@@ -131,6 +146,7 @@ def setup():
         try:
             ENV["sink"] = Sink(GOOD, port)
             ENV["tarpits"] = [Tarpit(ip, port) for ip in TARPITS]
+            ENV["blackhole"] = Blackhole(BLACKHOLE, port)
             break
         except OSError:
             continue
@@ -201,6 +217,20 @@ def one_attempt_is_bounded_in_time():
                 what="the attempt deferred")
     took = time.monotonic() - t0
     check(took < 10, "deferred after %.1f s (relay_attempt_timeout 2, greeting 60)" % took)
+
+
+@test(timeout=60)
+def connect_to_a_silent_host_has_its_own_timeout():
+    """A host that never answers the SYN costs relay_connect_timeout, not
+    the greeting's or the attempt's time."""
+    k = relay_kotak(relay_connect_timeout=2, relay_greeting_timeout=60, relay_attempt_timeout=300)
+    t0 = time.monotonic()
+    queue(k, "z@blackhole.test", "silent")
+    kt.wait_for(lambda: re.search(r"to=<z@blackhole.test> .*status=deferred", k.log()), 30,
+                what="the attempt deferred")
+    took = time.monotonic() - t0
+    check(took < 10, "deferred after %.1f s (relay_connect_timeout 2, greeting 60)" % took)
+    check("connection timed out" in k.log(), "no connect timeout in the log")
 
 
 if __name__ == "__main__":
