@@ -10,12 +10,20 @@ start kotak on it:
   mkdir) in the order it was made, as an ext4 metadata journal keeps them,
   with the content still only what fsync made durable.
 
+The workload: direct delivery to new and existing mailboxes, a message over
+the direct limit queued to two mailboxes, POP3 DELE and QUIT; with an IMAP
+build (kotak -V says +imap) also APPEND to INBOX and to a folder CREATEd
+just before, COPY, STORE \\Deleted and EXPUNGE.
+
 In every state, after kotak's start-up recovery and its queue run: every mbox
-holds only whole messages that were sent, every message acknowledged with 250
-before the cut is in its mailbox at least once, and no message a POP3 session
-deleted (QUIT answered +OK before the cut) comes back.  A message delivered
-twice (its done mark is not fsynced, to spare flash) is the documented
-exception: counted and printed, not failed.
+holds only whole messages that were sent or appended there, every message
+acknowledged (250, or an IMAP tagged OK) before the cut is in its mailbox at
+least once (and, IMAP builds, shown over IMAP), and no message a POP3 session
+deleted (QUIT answered +OK before the cut) comes back; nor one EXPUNGEd over
+IMAP (tagged OK before the cut), judged on what kotak's IMAP shows: a delete
+is a durable tombstone in the index before its bytes leave the mbox.  A
+message delivered twice (its done mark is not fsynced, to spare flash) is
+the documented exception: counted and printed, not failed.
 
 A power cut is a reboot: every file of a state is dated before this boot."""
 
@@ -257,22 +265,75 @@ def stored_messages(path):
 
 
 class Sent:
-    def __init__(self, subject, rcpts, body):
+    def __init__(self, subject, rcpts, body, folder="INBOX", imap=False):
         self.subject = subject
+        self.imap = imap        # APPENDed over IMAP, not sent over SMTP
         self.rcpts = rcpts
         self.body = body        # LF, as stored (before mboxrd quoting)
+        self.places = [(u, folder) for u in rcpts]     # (user, folder) it may be in
+
+
+def imap_view(port, users):
+    """What kotak's IMAP shows: (user, folder) -> {subject: count}, or a
+    problem string.  Deletes are tombstones in the index before their bytes
+    leave the mbox: only kotak's own view tells whether one came back."""
+    from imaputil import Imap
+
+    class At:
+        def addr_of(self, proto):
+            return kt.LOOPBACK, port
+    view = {}
+    try:
+        for u in users:
+            c = Imap(At(), user=u)
+            folders = re.findall(rb'^\* LIST \([^)]*\) "/" "?([^"\r\n]+)"?\r$', c.ok('LIST "" "*"'), re.M)
+            for f in folders:
+                got = view.setdefault((u, f.decode()), {})
+                if re.search(rb"^\* 0 EXISTS", c.ok("EXAMINE %s" % f.decode()), re.M):
+                    continue
+                r = c.ok("FETCH 1:* (BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
+                for m in re.findall(rb"Subject: *([^\r\n]*)", r):
+                    got[m.decode()] = got.get(m.decode(), 0) + 1
+            c.ok("LOGOUT")
+            c.close()
+    except (OSError, AssertionError, kt.Closed) as e:
+        return "IMAP view: %s" % e
+    return view
+
+
+def folder_messages(path, u, fo, by_subject, problems):
+    """{subject: count} of the whole sent messages in one mbox; anything
+    else is a problem."""
+    got = {}
+    for m in stored_messages(path):
+        fields, body = kt.split_headers(m[m.index(b"\n") + 1:] if b"\n" in m else b"")
+        subj = [f[9:].strip().decode(errors="replace") for f in fields if f.lower().startswith(b"subject: ")]
+        s = by_subject.get(subj[0]) if subj else None
+        if body.endswith(b"\n\n"):
+            body = body[:-1]
+        if s is None or kt.mboxrd_unquote(body) != s.body or (u, fo) not in s.places:
+            problems.append("%s/%s: a message that was never sent whole there (%r, %d bytes)" %
+                            (u, fo, subj[:1], len(body)))
+            continue
+        got[s.subject] = got.get(s.subject, 0) + 1
+    return got
 
 
 def check_state(state, sent, users, conf_tmpl, tmp):
-    """Start kotak on the state, let it recover and deliver, stop it,
-    check every mbox.  A list of problems, and the duplicates seen."""
+    """Start kotak on the state, let it recover and deliver, (IMAP builds)
+    read what its IMAP shows, stop it, check every mbox.  A list of
+    problems, what each mbox holds ((user, folder) -> {subject: count}),
+    and the IMAP view (None without IMAP)."""
     d = tempfile.mkdtemp(prefix="pc-", dir=tmp)
     data = os.path.join(d, "data")
     os.makedirs(data, mode=0o700)
     materialize(state, data, boot_time() - 3600)
     conf = os.path.join(d, "kotak.conf")
     with open(conf, "w") as f:
-        f.write(re.sub("@PORT@", lambda _: str(kt.free_port()), conf_tmpl.replace("@DATA@", data)))
+        iport = kt.free_port()
+        f.write(re.sub("@PORT@", lambda _: str(kt.free_port()),
+                       conf_tmpl.replace("@DATA@", data).replace("@IMAPPORT@", str(iport))))
+    view = None
     log = open(os.path.join(d, "log"), "wb")
     p = subprocess.Popen([kt.BIN, "-c", conf], stdout=log, stderr=log, stdin=subprocess.DEVNULL)
     problems = []
@@ -291,6 +352,11 @@ def check_state(state, sent, users, conf_tmpl, tmp):
             time.sleep(0.02)
         else:
             problems.append("queue not drained: %r" % os.listdir(qdir))
+        if "@IMAPPORT@" in conf_tmpl and not problems:
+            view = imap_view(iport, users)
+            if isinstance(view, str):
+                problems.append(view)
+                view = None
     finally:
         if p.poll() is None:
             p.send_signal(signal.SIGTERM)
@@ -303,36 +369,30 @@ def check_state(state, sent, users, conf_tmpl, tmp):
     by_subject = {s.subject: s for s in sent}
     seen = {}
     for u in users:
-        seen[u] = {}
-        for m in stored_messages(os.path.join(data, "mail", u, "INBOX")):
-            fields, body = kt.split_headers(m[m.index(b"\n") + 1:] if b"\n" in m else b"")
-            subj = [f[9:].strip().decode(errors="replace") for f in fields if f.lower().startswith(b"subject: ")]
-            s = by_subject.get(subj[0]) if subj else None
-            if body.endswith(b"\n\n"):
-                body = body[:-1]
-            if s is None or kt.mboxrd_unquote(body) != s.body:
-                problems.append("%s: a message that was never sent whole (%r, %d bytes)" %
-                                (u, subj[:1], len(body)))
-                continue
-            seen[u][s.subject] = seen[u].get(s.subject, 0) + 1
+        ud = os.path.join(data, "mail", u)
+        for fo in sorted(os.listdir(ud)) if os.path.isdir(ud) else ():
+            if not fo.startswith(".") and os.path.isfile(os.path.join(ud, fo)):
+                seen[(u, fo)] = folder_messages(os.path.join(ud, fo), u, fo, by_subject, problems)
     if not problems:
         shutil.rmtree(d, ignore_errors=True)
-    return problems, seen
+    return problems, seen, view
 
 
-def expect(seen, sent, acked, deleted):
-    """What a state must hold had the power been cut at one point."""
+def expect(seen, view, acked, deleted):
+    """What a state must hold had the power been cut at one point: acked
+    and deleted are sets of (user, folder, subject); a delete is judged on
+    the mbox itself (raw) or, for IMAP's, on what kotak shows."""
     problems, dups = [], 0
-    for u, got in seen.items():
-        for s in sent:
-            if u not in s.rcpts:
-                continue
-            n = got.get(s.subject, 0)
-            if s.subject in acked and n == 0:
-                problems.append("%s: acknowledged %s lost" % (u, s.subject))
-            if s.subject in deleted.get(u, ()) and n:
-                problems.append("%s: %s deleted over POP3 came back" % (u, s.subject))
-            dups += n > 1
+    for u, f, subj in acked:
+        if not seen.get((u, f), {}).get(subj):
+            problems.append("%s/%s: acknowledged %s lost" % (u, f, subj))
+        elif view is not None and not view.get((u, f), {}).get(subj):
+            problems.append("%s/%s: acknowledged %s in the mbox but not shown over IMAP" % (u, f, subj))
+    for (u, f, subj), raw in deleted:
+        if (seen if raw else view or {}).get((u, f), {}).get(subj):
+            problems.append("%s/%s: deleted %s came back" % (u, f, subj))
+    for got in seen.values():
+        dups += sum(n > 1 for n in got.values())
     return problems, dups
 
 
@@ -345,8 +405,9 @@ def power_cut_states():
     with open(kt.BIN, "rb") as f:
         if f.read(2) == b"#!":
             raise kt.Skip("the binary is a wrapper script (qemu)")
-    k = kt.KotakTls(protos=("smtp", "pop3"), lists={"cleartext_auth_net": ["127.0.0.0/8"]},
-                    users=("alice", "bob"), start=False)
+    imap = b"+imap" in kt.run_kotak(["-V"]).stdout
+    k = kt.KotakTls(protos=("smtp", "pop3") + (("imap",) if imap else ()),
+                    lists={"cleartext_auth_net": ["127.0.0.0/8"]}, users=("alice", "bob"), start=False)
     kt.after_test(k.cleanup)
     trace = os.path.join(k.dir, "trace")
     k.logf = open(k.log_path, "ab")
@@ -379,6 +440,32 @@ def power_cut_states():
     p.dele(1)
     check(p.quit().startswith(b"+OK"), "QUIT")
     send("d4", ["alice"], "four\r\n")
+    itags = {}
+    if imap:    # APPEND to INBOX and to a new folder, COPY, EXPUNGE
+        from imaputil import Imap
+        im = Imap(k, user="bob")
+
+        def icmd(what, text):
+            im.ok(text)
+            itags[what] = b"t%d" % im.n
+
+        def append(subject, folder, body):
+            m = kt.msg(subject, body.encode())
+            s = Sent(subject, ["bob"], kt.crlf_to_lf(m.split(b"\r\n\r\n", 1)[1]), folder, True)
+            sent.append(s)
+            icmd(subject, b"APPEND %s {%d+}\r\n" % (folder.encode(), len(m)) + m)
+        append("a1", "INBOX", "appended\r\nFrom me\r\n")
+        icmd("create", "CREATE Work")
+        append("a2", "Work", "appended to a new folder\r\n")
+        icmd("select", "SELECT INBOX")
+        r = im.ok("FETCH 1 (BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
+        check(b"Subject: d2" in r, "bob's first message: %r" % r)
+        icmd("copy", "COPY 1 Work")
+        [s for s in sent if s.subject == "d2"][0].places.append(("bob", "Work"))
+        icmd("store", "STORE 1 +FLAGS (\\Deleted)")
+        icmd("expunge", "EXPUNGE")
+        im.ok("LOGOUT")
+        im.close()
     with open(os.path.join(k.data_dir, "kotak.pid")) as f:
         os.kill(int(f.read().split()[0]), signal.SIGTERM)
     k.proc.wait(20)
@@ -389,6 +476,7 @@ def power_cut_states():
     points = []             # (index, kind)
     acks = []               # trace index of each 250, in order
     quit_at = login_at = None
+    iat = {}                # IMAP: what (itags) -> trace index of its tagged OK
     with open(trace, errors="replace") as f:
         lines = f.read().splitlines()
     for i, ln in enumerate(lines):
@@ -405,13 +493,25 @@ def power_cut_states():
                 quit_at = i
             if data.startswith(b"+OK Logged in") and login_at is None:
                 login_at = i
+            for what, tag in itags.items():
+                if re.search(rb"(^|\r\n)" + tag + rb" OK", data):
+                    iat[what] = i
             continue
         ev = m.apply(name, a, ret, mt.group(4))
         if ev:
             points.append((i, ev, m.state(False) if ev == "sync" else None, m.state(True)))
-    check(len(acks) == len(sent), "250s in the trace: %d of %d" % (len(acks), len(sent)))
+    smtp_sent = [s for s in sent if not s.imap]
+    check(len(acks) == len(smtp_sent), "250s in the trace: %d of %d" % (len(acks), len(smtp_sent)))
+    check(set(iat) == set(itags), "IMAP tagged OKs in the trace: %r of %r" % (sorted(iat), sorted(itags)))
+    # each place a message must be in from a trace index on
+    need = [((u, f, s.subject), a) for s, a in zip(smtp_sent, acks) for u, f in s.places if f == "INBOX"]
+    if imap:
+        need += [(("bob", "INBOX", "a1"), iat["a1"]), (("bob", "Work", "a2"), iat["a2"]),
+                 (("bob", "Work", "d2"), iat["copy"])]
     check(quit_at is not None and login_at is not None, "no POP3 session in the trace")
     conf_tmpl = open(k.conf).read().replace(k.data_dir, "@DATA@")
+    conf_tmpl = re.sub(r"(option proto 'imap'\n\toption address '[^']*'\n\toption port ')\d+'", r"\1@IMAPPORT@'",
+                       conf_tmpl)
     conf_tmpl = re.sub(r"option port '\d+'", "option port '@PORT@'", conf_tmpl)
 
     # the distinct states of both models: kotak runs once on each; what it
@@ -425,21 +525,30 @@ def power_cut_states():
             states.setdefault((model, st), []).append(idx)
     if os.environ.get("PC_DEBUG"):
         print([(k_, r) for k_, r, _ in last_durable])
-    tmp = tempfile.mkdtemp(prefix="kt-pc-")
+    # the states on tmpfs when there is one: kotak's fsyncs there cost
+    # nothing, and what a cut keeps is the model's to say, not the disk's
+    shm = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
+    tmp = tempfile.mkdtemp(prefix="kt-pc-", dir=shm)
     kt.after_test(lambda: shutil.rmtree(tmp, ignore_errors=True))
     checked = bad = dups = cuts = 0
     for (model, st), where in sorted(states.items(), key=lambda kv: kv[1][0]):
-        problems, seen = check_state(st, sent, ("alice", "bob"), conf_tmpl, tmp)
+        problems, seen, view = check_state(st, sent, ("alice", "bob"), conf_tmpl, tmp)
         checked += 1
         for idx in where:
             cuts += 1
-            acked = {s.subject for s, a in zip(sent, acks) if a < idx}
+            acked = {key for key, a in need if a < idx}
             # d1: deleted over POP3; once its session may have sent QUIT it
-            # may be gone, once QUIT was answered +OK it must be
-            deleted = {"alice": {"d1"}} if quit_at < idx else {}
+            # may be gone, once QUIT was answered +OK it must be (judged
+            # on the mbox itself); d2 the same over IMAP from STORE
+            # \Deleted to EXPUNGE's OK, judged on what IMAP shows
+            deleted = [(("alice", "INBOX", "d1"), True)] if quit_at < idx else []
             if login_at < idx:
-                acked.discard("d1")
-            p2, d = expect(seen, sent, acked, deleted)
+                acked.discard(("alice", "INBOX", "d1"))
+            if imap and iat["store"] < idx:
+                acked.discard(("bob", "INBOX", "d2"))
+            if imap and iat["expunge"] < idx:
+                deleted.append((("bob", "INBOX", "d2"), False))
+            p2, d = expect(seen, view, acked, deleted)
             dups = max(dups, d)
             if problems or p2:
                 bad += 1
