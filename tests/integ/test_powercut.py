@@ -12,8 +12,9 @@ start kotak on it:
 
 The workload: direct delivery to new and existing mailboxes, a message over
 the direct limit queued to two mailboxes, POP3 DELE and QUIT; with an IMAP
-build (kotak -V says +imap) also APPEND to INBOX and to a folder CREATEd
-just before, COPY, STORE \\Deleted and EXPUNGE.
+build (kotak -V says +imap) also APPEND to INBOX (small, and big: appended
+in slices) and to a folder CREATEd just before, COPY, STORE \\Deleted and
+EXPUNGE.
 
 In every state, after kotak's start-up recovery and its queue run: every mbox
 holds only whole messages that were sent or appended there, every message
@@ -455,6 +456,7 @@ def power_cut_states():
             sent.append(s)
             icmd(subject, b"APPEND %s {%d+}\r\n" % (folder.encode(), len(m)) + m)
         append("a1", "INBOX", "appended\r\nFrom me\r\n")
+        append("a3", "INBOX", big.decode())     # spooled, then appended in slices
         icmd("create", "CREATE Work")
         append("a2", "Work", "appended to a new folder\r\n")
         icmd("select", "SELECT INBOX")
@@ -506,7 +508,8 @@ def power_cut_states():
     # each place a message must be in from a trace index on
     need = [((u, f, s.subject), a) for s, a in zip(smtp_sent, acks) for u, f in s.places if f == "INBOX"]
     if imap:
-        need += [(("bob", "INBOX", "a1"), iat["a1"]), (("bob", "Work", "a2"), iat["a2"]),
+        need += [(("bob", "INBOX", "a1"), iat["a1"]), (("bob", "INBOX", "a3"), iat["a3"]),
+                 (("bob", "Work", "a2"), iat["a2"]),
                  (("bob", "Work", "d2"), iat["copy"])]
     check(quit_at is not None and login_at is not None, "no POP3 session in the trace")
     conf_tmpl = open(k.conf).read().replace(k.data_dir, "@DATA@")
