@@ -40,7 +40,8 @@ LDFLAGS ?=
 KOTAK_OPT ?= -Os
 # What kotak needs whatever the packager passes: static, sections collected.
 KOTAK_CFLAGS  := -std=c99 -D_DEFAULT_SOURCE -D_XOPEN_SOURCE=700 -D_FILE_OFFSET_BITS=64 -DKOTAK_VERSION=\"$(VERSION)\" \
-		 -Wall -Wextra -Wundef -Wno-unused-parameter -Wno-format-truncation -ffunction-sections -fdata-sections -Ibuild -Isrc
+		 -Wall -Wextra -Wundef -Wno-unused-parameter -Wno-format-truncation -Werror=incompatible-pointer-types \
+		 -ffunction-sections -fdata-sections -Ibuild -Isrc
 KOTAK_STATIC ?= -static
 KOTAK_LDFLAGS := $(KOTAK_STATIC) -Wl,--gc-sections -Wl,-z,noseparate-code -Wl,--build-id=none \
 		 -Wl,-z,common-page-size=64 -Wl,-z,norelro
@@ -58,7 +59,7 @@ KOTAK_LDFLAGS := $(KOTAK_STATIC) -Wl,--gc-sections -Wl,-z,noseparate-code -Wl,--
 # LTO would turn BearSSL into MIPS16 too (README "Cross builds").
 LTO ?= auto
 lto_flags = $(if $(filter-out auto,$(LTO)),$(if $(filter y,$(LTO)),-flto -flto-partition=one),$(shell \
-	printf 'int main(void){return 0;}\n' | $(1) -flto -x c - -o /dev/null 2>/dev/null && echo -flto -flto-partition=one))
+	printf 'int main(void){return 0;}\n' | $(1) -flto -static -x c - -o /dev/null 2>/dev/null && echo -flto -flto-partition=one))
 KOTAK_LTO = $(eval KOTAK_LTO := $$(call lto_flags,$$(CC)))$(KOTAK_LTO)
 # BearSSL: MIPS32 whatever the packager's CFLAGS say (crypto speed: MIPS16
 # executes 1.5-2.1x the instructions); LTO only if kotak is not MIPS16.
@@ -94,7 +95,7 @@ endif
 # build/cc.stamp names the compiler the objects in build/ were made with:
 # switching compilers (or to a Debian triple) rebuilds instead of mixing.
 CCSTAMP := build/cc.stamp
-CCID    := $(CC) $(DEB_ARCH) $(KOTAK_TFLAGS) $(CFLAGS) $(KOTAK_OPT) LTO=$(LTO)
+CCID    := $(CC) $(DEB_ARCH) $(KOTAK_TFLAGS) $(CFLAGS) $(KOTAK_OPT) LTO=$(LTO) $(KOTAK_CFLAGS)
 $(shell mkdir -p build; echo '$(CCID)' | cmp -s - $(CCSTAMP) || echo '$(CCID)' > $(CCSTAMP))
 
 ifneq ($(DEB_ARCH),)
@@ -108,7 +109,12 @@ kotak: $(OBJS) $(filter-out -l%,$(BEARSSL_LIB)) $(CCSTAMP)
 endif
 FORCE:
 
+# scripts/fmtcheck.py first: every printf format must be one src/libk.c's
+# formatter handles (any libc's does too), else the build stops here
+# (--libk when the config has LIBK: no source may bypass src/libk.h)
+FMTCHECK = $(PYTHON) scripts/fmtcheck.py $$(grep -qs 'define ENABLE_LIBK 1' $(1) && echo --libk) -
 build/%.o: src/%.c build/config.h $(wildcard src/*.h) $(CCSTAMP) | build
+	@$(CC) $(KOTAK_CFLAGS) $(KOTAK_TFLAGS) $(CFLAGS) -E $< | $(call FMTCHECK,build/config.h)
 	$(CC) $(KOTAK_CFLAGS) $(KOTAK_TFLAGS) $(CFLAGS) $(KOTAK_OPT) $(KOTAK_LTO) -c -o $@ $<
 
 build/bearssl/libbearssl.a: $(CCSTAMP) | build
@@ -147,15 +153,16 @@ install: kotak
 	install -d $(DESTDIR)$(PREFIX)/sbin
 	install -m 0755 kotak $(DESTDIR)$(PREFIX)/sbin/kotak
 
-# Unit tests link the daemon's objects (all but main.o).
+# Unit tests link the daemon's objects (all but main.o); their own code uses
+# the libc's stdio and printf (LIBK_NOMAP: no src/libk.h name mapping).
 build/libkotak.a: $(LIBOBJS)
 	$(AR) rcs $@ $^
 build/test_%: tests/unit/test_%.c tests/unit/t.h build/libkotak.a $(BEARSSL_LIB)
-	$(CC) $(KOTAK_CFLAGS) -O1 -g -o $@ $< build/libkotak.a $(BEARSSL_LIB)
+	$(CC) $(KOTAK_CFLAGS) -DLIBK_NOMAP -O1 -g -o $@ $< build/libk.o build/libkotak.a $(BEARSSL_LIB)
 # The store's unit test builds its IMAP-only parts in (FOLDER_TEST) while IMAP is off.
 STORE := src/folder.c src/mailbox.c src/mbox.c src/stream.c
 build/test_mailbox: tests/unit/test_mailbox.c tests/unit/t.h build/libkotak.a $(BEARSSL_LIB) $(STORE)
-	$(CC) $(KOTAK_CFLAGS) -DFOLDER_TEST -O1 -g -o $@ $< $(STORE) build/libkotak.a $(BEARSSL_LIB)
+	$(CC) $(KOTAK_CFLAGS) -DLIBK_NOMAP -DFOLDER_TEST -O1 -g -o $@ $< $(STORE) build/libk.o build/libkotak.a $(BEARSSL_LIB)
 unit: $(UNITS)
 	@for t in $(UNITS); do ./$$t || exit 1; done
 
@@ -167,6 +174,7 @@ asan: build/config.h
 	@mkdir -p build-asan
 	$(if $(BEARSSL_LIB),BEARSSL_SRC=$(BEARSSL_SRC) scripts/bearssl.sh lib build-asan/bearssl gcc ar -O1 -g -fsanitize=address$(,)undefined -DBR_LE_UNALIGNED=0 -DBR_BE_UNALIGNED=0)
 	gcc $(KOTAK_CFLAGS) $(ASAN_FLAGS) -o build-asan/kotak $(SRCS) $(if $(BEARSSL_LIB),build-asan/bearssl/libbearssl.a)
+	gcc $(KOTAK_CFLAGS) $(ASAN_FLAGS) -DLIBK_NOMAP -o build-asan/test_libk tests/unit/test_libk.c src/libk.c	# glibc's side
 
 # IMAP stays default n until its selected state works; make test builds
 # it on (configs/imap_defconfig) and runs the IMAP tests against it.
@@ -202,7 +210,7 @@ run: kotak
 	./kotak -c $(DEMO)/kotak.conf
 
 clean:
-	rm -rf build build-asan kotak
+	rm -rf build build-* kotak
 
 # Cross builds, qemu tests and the size gate (issue 6) live in mk/.
 -include $(wildcard mk/*.mk)

@@ -80,11 +80,12 @@ $(XSTAMP):
 endif
 
 # $(XDIR)/cc.stamp names the compiler and flags: a change rebuilds all
-XCCID = $(XCC) $(XTFLAGS) $(CFLAGS) $(KOTAK_OPT) $(LDFLAGS) $(XLTO)
+XCCID = $(XCC) $(XTFLAGS) $(CFLAGS) $(KOTAK_OPT) $(LDFLAGS) $(XLTO) $(KOTAK_CFLAGS)
 $(XDIR)/cc.stamp: FORCE | $(XDIR)
 	@echo '$(XCCID)' | cmp -s - $@ || echo '$(XCCID)' > $@
 
 $(XDIR)/%.o: src/%.c $(XHDR) $(wildcard src/*.h) $(XSTAMP) $(XDIR)/cc.stamp | $(XDIR)
+	@$(XCC) $(XINC) $(KOTAK_CFLAGS) $(XTFLAGS) $(CFLAGS) -E $< | $(call FMTCHECK,$(XHDR))
 	$(XCC) $(XINC) $(KOTAK_CFLAGS) $(XTFLAGS) $(CFLAGS) $(KOTAK_OPT) $(XLTO) -c -o $@ $<
 
 $(XDIR)/kotak: $(XOBJS) $(XBEARSSL)
@@ -102,7 +103,8 @@ $(XDIR)/libkotak.a: $(XLIBOBJS)
 	$(XAR) rcs $@ $^
 
 $(XDIR)/test_%: tests/unit/test_%.c tests/unit/t.h $(XDIR)/libkotak.a $(XBEARSSL)
-	$(XCC) $(XINC) $(KOTAK_CFLAGS) $(XTFLAGS) -O1 -g $(LDFLAGS) $(KOTAK_LDFLAGS) -o $@ $< $(XDIR)/libkotak.a $(XBEARSSL)
+	$(XCC) $(XINC) $(KOTAK_CFLAGS) -DLIBK_NOMAP $(XTFLAGS) -O1 -g $(LDFLAGS) $(KOTAK_LDFLAGS) -o $@ $< \
+		$(XDIR)/libk.o $(XDIR)/libkotak.a $(XBEARSSL)
 
 # kotak's modules compiled alone without LTO, for make size's per-module
 # table (after LTO the modules' code is mixed)
@@ -130,7 +132,7 @@ test-cross:
 	@$(if $(XSTAMP),scripts/toolchain.sh $(ARCH) >/dev/null)
 	@$(MAKE) --no-print-directory xbuild xunits ARCH=$(ARCH) XCONFIG=$(XCONFIG)
 	@scripts/test-cross.sh --arch $(ARCH) --dir $(XDIR) --qemu "$(XQEMU)" \
-		--objdump "$(XPFX)objdump" --probe "$(if $(XSTAMP),$(XSR)/typeprobe)" $(X_INTEG_$(ARCH))
+		--objdump "$(XPFX)objdump" --probe "$(if $(XSTAMP),$(XSR)/typeprobe)" --cc "$(XCC)" $(X_INTEG_$(ARCH))
 
 # ---- sizes: each target whose toolchain is in the cache, default and minimal
 size-cross:

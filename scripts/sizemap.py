@@ -90,7 +90,10 @@ def main():
         row = [s[g] for s, _ in maps]
         if not any(row):
             continue
-        line = "  %-24s" % LABEL.get(g, g) + "".join(" %9d %5.1f%%" % (v, 100.0 * v / t if t else 0)
+        label = LABEL.get(g, g)
+        if g == "LTO" and all(s["BearSSL"] for s, _ in maps):
+            label = "kotak after LTO"  # BearSSL kept out of it (MIPS16 builds)
+        line = "  %-24s" % label + "".join(" %9d %5.1f%%" % (v, 100.0 * v / t if t else 0)
                                       for v, t in zip(row, total))
         if len(row) == 2:
             line += " %+9d" % (row[1] - row[0])

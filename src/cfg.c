@@ -80,6 +80,7 @@ struct parser {
 	size_t errlen;
 };
 
+static int perr(struct parser *, const char *, ...) __attribute__((format(printf, 2, 3)));
 static int
 perr(struct parser *p, const char *fmt, ...)
 {

@@ -10,6 +10,7 @@
  * end of input.  Bytes of 0x80 and above pass through strings unchecked;
  * the writer replaces what is not UTF-8.
  */
+#include "kotak.h"	/* first: src/libk.h's names (FILE, fprintf, putc) */
 #include "json.h"
 
 #include <string.h>

@@ -10,6 +10,7 @@
 #include <stdarg.h>
 #include <time.h>
 #include <sys/select.h>
+#include "libk.h"	/* last: maps libc names to kotak's own (Kconfig LIBK) */
 
 #if !ENABLE_SMTP
 #error "kotak without SMTP has nothing to do"

@@ -70,6 +70,7 @@ log_init(int to_syslog)
 		set_nonblock(2);
 }
 
+static void log_emit(int, const char *, va_list, int) __attribute__((format(printf, 2, 0)));
 static void
 log_emit(int pri, const char *fmt, va_list ap, int err)
 {

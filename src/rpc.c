@@ -56,6 +56,7 @@ static const char *cfg_path;
 
 int	 main(int, char **);
 
+static int fail(const char *, ...) __attribute__((format(printf, 1, 2)));
 static int
 fail(const char *fmt, ...)
 {

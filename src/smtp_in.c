@@ -58,6 +58,8 @@ idle(const struct smtp_sess *s)
 }
 
 /* A client error: reply, count it, and close at the limit. */
+/* fmt: a format with one %s for arg */
+static void bad(struct conn *, const char *, const char *) __attribute__((format(printf, 2, 0)));
 static void
 bad(struct conn *c, const char *fmt, const char *arg)
 {

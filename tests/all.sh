@@ -51,6 +51,8 @@ if ! ./kotak -V 2>/dev/null | grep -q '+rpc'; then
 	fi
 fi
 tally "board (packages, LuCI app, web page in Chromium)" tests/board/run.sh --bin "$rpcbin"
+tally "fmtcheck: printf formats src/libk.c cannot format are refused" tests/fmtcheck.sh
+tally "unit test_libk against glibc, ASan+UBSan" build-asan/test_libk
 tally "integration (static binary)" tests/run.sh --bin ./kotak --label static
 tally "integration (ASan+UBSan)" env ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 tests/run.sh --bin build-asan/kotak --label asan

@@ -97,8 +97,8 @@ lib() {
 lib std "$OUT/std"
 lib small "$OUT/small"
 for t in $TARGETS; do
-	$CC $CSTD $BINFLAGS -I"$OUT/std" -Isrc -o "$OUT/$t" tests/fuzz/$t.c $MAIN "$OUT/libkotak-std.a"
+	$CC $CSTD $BINFLAGS -DLIBK_NOMAP -I"$OUT/std" -Isrc -o "$OUT/$t" tests/fuzz/$t.c $MAIN "$OUT/libkotak-std.a"
 	case " $SMALL " in *" $t "*)
-		$CC $CSTD $BINFLAGS -I"$OUT/small" -Isrc -o "$OUT/${t}_small" tests/fuzz/$t.c $MAIN "$OUT/libkotak-small.a" ;;
+		$CC $CSTD $BINFLAGS -DLIBK_NOMAP -I"$OUT/small" -Isrc -o "$OUT/${t}_small" tests/fuzz/$t.c $MAIN "$OUT/libkotak-small.a" ;;
 	esac
 done

@@ -49,7 +49,7 @@ def setup():
     # built here so that it tracks the sources; with the ASan binary's run, under ASan too
     exe = os.path.join(d, "dnsq")
     srcs = [os.path.join(kt.ROOT, p) for p in
-            ("tests/unit/dnsq.c", "src/dns.c", "src/util.c", "src/log.c")]
+            ("tests/unit/dnsq.c", "src/dns.c", "src/util.c", "src/log.c", "src/libk.c")]
     cmd = ["cc", "-std=c99", "-D_DEFAULT_SOURCE", "-I" + os.path.join(kt.ROOT, "build"),
            "-I" + os.path.join(kt.ROOT, "src"), "-o", exe] + srcs
     if "asan" in kt.BIN:
