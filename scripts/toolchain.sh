@@ -12,13 +12,28 @@
 # same target wait for each other (flock).  As root on Debian it installs
 # missing packages by name and adds a deb-src entry (BUILD-NOTES §0).
 #
+# Safe while others compile with the cached sysroot: sysroot/TARGET is a
+# symlink to a complete build, sysroot/TARGET.VERSION, whose wrapper and
+# specs name that versioned directory.  A new key builds a new version
+# beside it, probes it, and only then swaps the symlink in one rename(2)
+# (the first time, over the directory an older recipe left: renameat2
+# RENAME_EXCHANGE).  A compiler run that started before the swap finishes
+# with the old version, which stays until the next rebuild.
+#
+# musl is built without PIC (-fno-pic -fno-pie, and -mno-abicalls on MIPS):
+# Debian's cross gcc makes PIE by default, so musl's configure otherwise
+# puts PIC objects in libc.a, where every call goes through the GOT: 9 KB
+# of a static MIPS binary that needs none of it.
+#
 # Last, a probe (scripts/typeprobe.c) is built with the wrapper and run under
 # qemu-user: it prints the type widths (off_t, time_t), byte order and libc,
 # and fails when off_t is not 64-bit under -D_FILE_OFFSET_BITS=64.
 #   musl 1.2.3: ~50 s per target; uClibc-ng 1.0.35: ~3.5 min (2 cores).
 set -euo pipefail
 
-RECIPE=1        # bump when the build steps below change: forces a rebuild
+RECIPE=2        # bump when the build steps below change: forces a rebuild
+# 2: musl without PIC; uClibc-ng with SSP (-fstack-protector, as OpenWrt and
+#    Buildroot builds with SSP have); versioned sysroot behind a symlink
 # run from make (mk/cross.mk): the caller's ARCH=... and flags must not reach
 # the C library's own make
 unset MAKEFLAGS MFLAGS MAKELEVEL MAKEOVERRIDES ARCH CFLAGS LDFLAGS CC
@@ -36,8 +51,8 @@ mips-sf)     TRIPLE=mips-linux-gnu      LIBC=musl   QEMU=qemu-mips-static
 mips-uclibc) TRIPLE=mips-linux-gnu      LIBC=uclibc QEMU=qemu-mips-static ;;
 *) echo "usage: $0 mips|mipsel|arm|mips-sf|mips-uclibc" >&2; exit 2 ;;
 esac
-SR=$CACHE/sysroot/$T
-CCW=$SR/bin/$T-cc
+LINK=$CACHE/sysroot/$T          # what everyone uses: a symlink to a version
+CCW=$LINK/bin/$T-cc
 JOBS=$(nproc 2>/dev/null || echo 2)
 
 say() { echo "toolchain $T: $*" >&2; }
@@ -97,16 +112,22 @@ KEY="$LIBC $SRCVER $TRIPLE-gcc $("$TRIPLE-gcc" -dumpfullversion) ${EXTRA:-hard-f
 mkdir -p "$CACHE/sysroot" "$CACHE/src"
 exec 9>"$CACHE/sysroot/.lock-$T"
 flock 9
-if [ -x "$CCW" ] && [ "$(cat "$SR/.stamp" 2>/dev/null)" = "$KEY" ]; then
+if [ -x "$CCW" ] && [ "$(cat "$LINK/.stamp" 2>/dev/null)" = "$KEY" ]; then
 	echo "$CCW"
 	exit 0
 fi
 
+# the new version: built, probed, then swapped in; removed if anything fails
+SR=$LINK.$(date +%Y%m%d%H%M%S).$$
+trap 'rm -rf "$SR"' EXIT
 say "building ($KEY) into $SR"
 start=$(date +%s)
 B=$CACHE/build/$T
-rm -rf "$B" "$SR"
+rm -rf "$B"
 mkdir -p "$B" "$SR/bin"
+NOPIC="-fno-pic -fno-pie"
+# MIPS: only -mno-abicalls makes the code non-PIC (abicalls implies __PIC__)
+case $TRIPLE in mips*) NOPIC="$NOPIC -mno-abicalls" ;; esac
 
 # kernel headers of the cross package, for the C library and for programs
 kheaders() {
@@ -135,18 +156,33 @@ if [ "$LIBC" = musl ]; then
 	cp -a "$src/." "$B/"
 	cd "$B"
 	# configure picks SUBARCH from the compiler (-sf with -msoft-float, hf on armhf)
-	CC="$TRIPLE-gcc${EXTRA:+ $EXTRA}" CFLAGS=-Os ./configure --target="$TRIPLE" \
+	CC="$TRIPLE-gcc${EXTRA:+ $EXTRA}" CFLAGS="-Os $NOPIC" ./configure --target="$TRIPLE" \
 		--prefix="$SR" --disable-shared --enable-wrapper=gcc >"$B/.configure.log" 2>&1 ||
 		{ tail -n 20 "$B/.configure.log" >&2; die "musl configure failed"; }
+	! grep -q '^AOBJS = $(LOBJS)' config.mak || die "musl's configure chose PIC objects for libc.a"
+	# the PIE start files (Scrt1.o, rcrt1.o: never used by kotak's static
+	# link) are built with -fPIC, which MIPS allows only with abicalls
+	case $TRIPLE in mips*)
+		echo 'obj/crt/Scrt1.o obj/crt/rcrt1.o: CFLAGS_ALL += -mabicalls' >>config.mak ;;
+	esac
 	make -j"$JOBS" >"$B/.make.log" 2>&1 || { tail -n 30 "$B/.make.log" >&2; die "musl make failed"; }
 	make install >>"$B/.make.log" 2>&1 || { tail -n 30 "$B/.make.log" >&2; die "musl install failed"; }
 	kheaders "$SR/include"
+	# static start files: musl's specs name the PIE ones (Scrt1.o,
+	# crtbeginS.o), whose PIC code, called through a pointer from
+	# non-PIC libc code, finds no $t9 to set up its $gp from on MIPS
+	sed -i -e 's,/Scrt1\.o,/crt1.o,' -e 's,crtbeginS\.o,crtbeginT.o,' -e 's,crtendS\.o,crtend.o,' \
+		"$SR/lib/musl-gcc.specs"
 	# configure's own musl-gcc quotes "gcc -msoft-float" as one word
-	# (BUILD-NOTES §3.3): ours passes the extra flag separately.
-	cat >"$CCW" <<EOF
+	# (BUILD-NOTES §3.3): ours passes the extra flag separately.  And the
+	# non-PIC flags: on MIPS, PIC (abicalls) code called from non-abicalls
+	# libc code through a pointer (main, from __libc_start_main) finds no
+	# $t9 to set up its $gp from, and crashes; a program's -f/-m flags
+	# after these still win.
+	cat >"$SR/bin/$T-cc" <<EOF
 #!/bin/sh
 # $T: $KEY
-exec $TRIPLE-gcc${EXTRA:+ $EXTRA} "\$@" -specs "$SR/lib/musl-gcc.specs"
+exec $TRIPLE-gcc${EXTRA:+ $EXTRA} $NOPIC "\$@" -specs "$SR/lib/musl-gcc.specs"
 EOF
 else
 	tarball=$(dpkg -L uclibc-source | grep -E '\.tar\.(xz|gz|bz2)$' | head -n 1)
@@ -167,7 +203,8 @@ else
 	for o in HAVE_SHARED DOPIC UCLIBC_HAS_IPV6 UCLIBC_HAS_RESOLVER_SUPPORT \
 		UCLIBC_SUSV3_LEGACY UCLIBC_SUSV4_LEGACY UCLIBC_HAS_UTMPX UCLIBC_HAS_LIBUTIL \
 		UCLIBC_HAS_NFTW UCLIBC_HAS_PRINTF_M_SPEC UCLIBC_HAS_WCHAR DO_C99_MATH \
-		UCLIBC_HAS_FOPEN_EXCLUSIVE_MODE UCLIBC_HAS_THREADS_NATIVE UCLIBC_HAS_BSD_RES_CLOSE; do
+		UCLIBC_HAS_FOPEN_EXCLUSIVE_MODE UCLIBC_HAS_THREADS_NATIVE UCLIBC_HAS_BSD_RES_CLOSE \
+		UCLIBC_HAS_SSP; do
 		setopt "$o" y
 	done
 	{ yes "" || true; } | make ARCH=mips oldconfig >>"$B/.make.log" 2>&1
@@ -199,16 +236,16 @@ crtend.o%s $SR/usr/lib/crtn.o
 *link:
 -nostdlib -static %{rdynamic:-export-dynamic}
 EOF
-	cat >"$CCW" <<EOF
+	cat >"$SR/bin/$T-cc" <<EOF
 #!/bin/sh
 # $T: $KEY
 exec $TRIPLE-gcc -static -no-pie "\$@" -specs "$SR/usr/lib/uclibc-gcc.specs"
 EOF
 fi
-chmod 0755 "$CCW"
+chmod 0755 "$SR/bin/$T-cc"
 
 # ---- probe: build and run under qemu; record what it prints
-"$CCW" -std=c99 -D_DEFAULT_SOURCE -D_FILE_OFFSET_BITS=64 -Os -static -o "$SR/typeprobe" \
+"$SR/bin/$T-cc" -std=c99 -D_DEFAULT_SOURCE -D_FILE_OFFSET_BITS=64 -Os -static -o "$SR/typeprobe" \
 	"$here/typeprobe.c" || die "probe does not build"
 "$QEMU" ${QCPU:+-cpu $QCPU} "$SR/typeprobe" >"$SR/probe.txt" || {
 	cat "$SR/probe.txt" >&2; die "probe failed under $QEMU${QCPU:+ -cpu $QCPU}"; }
@@ -216,5 +253,27 @@ sed "s/^/toolchain $T: /" "$SR/probe.txt" >&2
 cd /
 rm -rf "$B"
 echo "$KEY" >"$SR/.stamp"
-say "done in $(( $(date +%s) - start )) s"
+
+# ---- swap it in: one rename of a symlink (readers see the old or the new)
+prev=$(readlink "$LINK" 2>/dev/null || true)
+ln -s "$(basename "$SR")" "$LINK.new.$$"
+if [ -d "$LINK" ] && [ ! -L "$LINK" ]; then
+	# a directory from recipe 1: exchanged atomically with the symlink
+	/usr/bin/python3 - "$LINK.new.$$" "$LINK" <<'EOF' || die "cannot swap $LINK in"
+import ctypes, os, sys
+libc = ctypes.CDLL(None, use_errno=True)
+if libc.renameat2(-100, sys.argv[1].encode(), -100, sys.argv[2].encode(), 2) != 0:  # RENAME_EXCHANGE
+    sys.exit(os.strerror(ctypes.get_errno()))
+EOF
+	prev=$(basename "$LINK").old.$$
+	mv -T "$LINK.new.$$" "$LINK.old.$$"
+else
+	mv -Tf "$LINK.new.$$" "$LINK"
+fi
+trap - EXIT
+# keep the version just replaced (a compiler may still be using it), drop older ones
+for d in "$LINK".*; do
+	case $(basename "$d") in "$(basename "$SR")"|"$prev") ;; *) rm -rf "$d" ;; esac
+done
+say "done in $(( $(date +%s) - start )) s: $LINK -> $(basename "$SR")"
 echo "$CCW"
