@@ -71,11 +71,16 @@ else
 fi
 # Router targets (README "Cross builds"), in CI (CI=true) or with KOTAK_CROSS=1:
 # mips big-endian musl under qemu-user, the soft-float build on an FPU-less
-# 24Kc, and the 300 KiB size gate.  Toolchains are cached in /var/cache/kotak.
+# 24Kc, the build with OpenWrt's flags (kotak's objects MIPS16: unit tests,
+# SMTP and TLS under qemu), and the 300 KiB size gate on mips musl and
+# uClibc-ng, default and OpenWrt flags.  Toolchains are cached in
+# /var/cache/kotak.
 if { [ -n "${CI:-}" ] && [ "${CI}" != false ]; } || [ "${KOTAK_CROSS:-0}" = 1 ]; then
 	tally "cross mips (qemu-user)" make --no-print-directory test-cross ARCH=mips
 	tally "cross mips-sf (qemu -cpu 24Kc)" make --no-print-directory test-cross ARCH=mips-sf
-	tally "size gate (mips musl, 300 KiB)" make --no-print-directory size-gate
+	tally "cross mips, OpenWrt flags (qemu-user)" make --no-print-directory test-cross ARCH=mips XFLAGS=openwrt
+	tally "size gate (mips musl and uClibc-ng, default and OpenWrt flags, 300 KiB)" \
+		make --no-print-directory size-gate
 fi
 if [ "$S" -gt 0 ]; then
 	echo "$P passed, $F failed, $S skipped"

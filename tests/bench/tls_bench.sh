@@ -17,7 +17,11 @@
 #      implicit-TLS ports, for ECDHE-RSA (RSA 2048) and ECDHE-ECDSA (P-256),
 #      suite pinned to AES128-GCM-SHA256 on both servers, 1 and 2 clients at
 #      once, kotak beside Postfix's smtpd (OpenSSL; a private instance with its
-#      own config, queue and log dirs, smtpd_tls_wrappermode), as ratios.
+#      own config, queue and log dirs, smtpd_tls_wrappermode), as ratios;
+#   4. bulk TLS: one message of BULK_MB (20) MiB sent over smtps (EC cert),
+#      suite pinned to AES128-GCM, then to ChaCha20-Poly1305: MiB/s from
+#      DATA to the final 250 (median of 3) and server CPU per MiB, kotak
+#      beside Postfix.
 # Network: loopback only; the measuring part runs in a private network
 # namespace (`unshare -n`) when it can.  The private Postfix is stopped at the
 # end, whatever happens; the system Postfix is not touched.
@@ -39,6 +43,7 @@ for a in "$@"; do
 done
 SECS=${SECS:-10}
 SESS=${SESS:-50}
+BULK_MB=${BULK_MB:-20}
 
 say() { echo "tls_bench: $*" >&2; }
 die() { say "$*"; exit 1; }
@@ -156,6 +161,7 @@ kotak_start() {
 		printf "config kotak 'main'\n\toption hostname 'mail.example.lan'\n\tlist domain 'example.lan'\n"
 		printf "\toption data_dir '%s/data'\n\toption users_file '%s/users'\n" "$d" "$d"
 		printf "\toption max_sessions '120'\n\toption max_sessions_per_ip '120'\n"
+		printf "\toption max_message_size '%s'\n" $(( (BULK_MB + 8) * 1048576 ))
 		[ -n "$kind" ] && printf "\toption cert '%s/%s.pem'\n\toption key '%s/%s.key'\n" "$tmp" "$kind" "$tmp" "$kind"
 		printf "\nconfig listen\n\toption proto 'smtp'\n\toption address '127.0.0.1'\n\toption port '%s'\n" "$pp"
 		[ -n "$kind" ] && printf "\nconfig listen\n\toption proto 'smtps'\n\toption address '127.0.0.1'\n\toption port '%s'\n" "$sp"
@@ -281,6 +287,8 @@ smtpd_peername_lookup = no
 alias_maps =
 alias_database =
 default_process_limit = 150
+message_size_limit = $(( (BULK_MB + 8) * 1048576 ))
+local_transport = discard:
 smtpd_tls_security_level = may
 smtpd_tls_cert_file = $tmp/rsa.pem
 smtpd_tls_key_file = $tmp/rsa.key
@@ -357,6 +365,64 @@ k_rsa2=$(stime2 "$sport_rsa" $RSA_SUITE "$SECS")
 p_rsa2=$(stime2 "$pf_rsa" $RSA_SUITE "$SECS")
 k_ec2=$(stime2 "$sport_ec" $EC_SUITE "$SECS")
 p_ec2=$(stime2 "$pf_ec" $EC_SUITE "$SECS")
+
+# ---- 4. bulk: one message over smtps, the suite pinned; prints seconds
+bulk() {	# bulk PORT SUITE RCPT
+	"$py" - "$@" "$BULK_MB" <<'EOF'
+import socket, ssl, sys, time
+port, suite, rcpt, mb = int(sys.argv[1]), sys.argv[2], sys.argv[3], int(sys.argv[4])
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+ctx.check_hostname = False
+ctx.verify_mode = ssl.CERT_NONE
+ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+ctx.set_ciphers(suite)
+s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port), 60), server_hostname="mail.example.lan")
+assert s.cipher()[0] == suite, s.cipher()
+f = s.makefile("rb")
+def reply():
+    while True:
+        l = f.readline()
+        if l[3:4] != b"-":
+            return l[:3]
+assert reply() == b"220"
+s.sendall(b"EHLO bench.example.org\r\n")
+reply()
+for c in (b"MAIL FROM:<a@example.org>", b"RCPT TO:<" + rcpt.encode() + b">"):
+    s.sendall(c + b"\r\n")
+    r = reply()
+    assert r == b"250", (c, r)
+s.sendall(b"DATA\r\n")
+assert reply() == b"354"
+block = b"Subject: bulk\r\n\r\n" + (b"0123456789" * 7 + b"abcdef\r\n") * 840
+t0 = time.monotonic()
+for i in range(mb * 1048576 // len(block)):
+    s.sendall(block)
+s.sendall(b".\r\n")
+r = reply()
+t = time.monotonic() - t0
+assert r == b"250", r
+s.sendall(b"QUIT\r\n")
+print("%.3f" % t)
+EOF
+}
+bulk3() {	# bulk3 PORT SUITE RCPT CPUCMD -> "MiB/s ms-cpu-per-MiB" (medians of 3)
+	local i t c0 c1
+	for i in 1 2 3; do
+		c0=$($4)
+		t=$(bulk "$1" "$2" "$3") || { echo "0 n/a"; return; }
+		c1=$($4)
+		echo "$t $((c1 - c0))"
+	done | sort -n | sed -n 2p | awk -v mb="$BULK_MB" -v hz="$(getconf CLK_TCK)" \
+		'{printf "%.1f %.1f\n", mb / $1, $2 / hz * 1000 / mb}'
+}
+AES_SUITE=ECDHE-ECDSA-AES128-GCM-SHA256
+CHA_SUITE=ECDHE-ECDSA-CHACHA20-POLY1305
+say "bulk runs: $BULK_MB MiB, 3 per suite and server"
+k_cpu_ec() { cpu_of "$pid_ec"; }
+b_k_aes=$(bulk3 "$sport_ec" $AES_SUITE bench@example.lan k_cpu_ec)
+b_p_aes=$(bulk3 "$pf_ec" $AES_SUITE root@example.lan pf_cpu)
+b_k_cha=$(bulk3 "$sport_ec" $CHA_SUITE bench@example.lan k_cpu_ec)
+b_p_cha=$(bulk3 "$pf_ec" $CHA_SUITE root@example.lan pf_cpu)
 kill -0 "$pid_ec" && kill -0 "$pid_rsa" || { failed=1; say "FAIL: a kotak died during the runs"; }
 
 # ------------------------------------------------------------------ report
@@ -404,5 +470,13 @@ full TLS 1.2 handshakes per second (openssl s_time -new, implicit TLS, ${SECS}s 
   server CPU per handshake (1 client), ms:  kotak  Postfix (master + smtpd processes)
     ECDHE-RSA   2048                    $(printf "%7s  %8s  %6s" "$k_rsa_ms" "$p_rsa_ms" "$(ratio "$p_rsa_ms" "$k_rsa_ms")") (Postfix/kotak)
     ECDHE-ECDSA P-256                   $(printf "%7s  %8s  %6s" "$k_ec_ms" "$p_ec_ms" "$(ratio "$p_ec_ms" "$k_ec_ms")")
+
+bulk TLS: one $BULK_MB MiB message over smtps, DATA to 250 (median of 3)
+                                          kotak   Postfix  kotak/Postfix
+  AES128-GCM        MiB/s               $(set -- $b_k_aes; k=$1; set -- $b_p_aes; printf "%7s  %8s  %6s" "$k" "$1" "$(ratio "$k" "$1")")
+  ChaCha20-Poly1305 MiB/s               $(set -- $b_k_cha; k=$1; set -- $b_p_cha; printf "%7s  %8s  %6s" "$k" "$1" "$(ratio "$k" "$1")")
+  server CPU ms per MiB: AES128-GCM     $(set -- $b_k_aes; k=$2; set -- $b_p_aes; printf "%7s  %8s" "$k" "$2")
+                         ChaCha20       $(set -- $b_k_cha; k=$2; set -- $b_p_cha; printf "%7s  %8s" "$k" "$2")
+  (kotak: BearSSL's portable constant-time AES and ChaCha20, no assembly; Postfix: OpenSSL with AES-NI)
 EOF
 exit $failed
