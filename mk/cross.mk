@@ -8,6 +8,8 @@
 #   make cross ARCH=A XFLAGS=openwrt   with OpenWrt's package flags (MIPS16
 #                                for kotak's objects, SSP, FORTIFY, relro) in
 #                                build-A-openwrt/ (A: a MIPS target)
+#   make cross ARCH=A XFLAGS=mips32    kotak's objects MIPS32 too (a CPU
+#                                without MIPS16e), in build-A-mips32/
 #   make test-cross ARCH=A       unit tests + integration suite under qemu-user
 #   make size-gate               fails when mips musl or uClibc-ng, default or
 #                                OpenWrt flags, is over 300 KiB
@@ -32,12 +34,23 @@ GATE        := mips:default mips:openwrt mips-uclibc:default mips-uclibc:openwrt
 OPENWRT_CFLAGS  := -Os -pipe -mno-branch-likely -mips32r2 -mtune=24kc -fno-caller-saves \
 		   -mips16 -minterlink-mips16 -fstack-protector -D_FORTIFY_SOURCE=1
 OPENWRT_LDFLAGS := -Wl,-z,now -Wl,-z,relro
+# kotak's own MIPS builds take MIPS16 for kotak's objects too (MIPS16=0:
+# MIPS32 throughout): with IMAP and RPC in, MIPS32 code is over the 300 KiB
+# budget (357,064 bytes on mips musl) and MIPS16 is what OpenWrt builds its
+# MIPS packages with anyway (CONFIG_USE_MIPS16).  BearSSL stays MIPS32
+# (BEARSSL_CFLAGS drops -mips16): crypto keeps its speed.  A CPU without the
+# MIPS16e ASE needs MIPS16=0 and a config without IMAP or RPC (README "Size").
+MIPS16 ?= $(if $(filter mips%,$(ARCH)),1,0)
 ifeq ($(XFLAGS),openwrt)
   override CFLAGS  := $(OPENWRT_CFLAGS)
   override LDFLAGS := $(OPENWRT_LDFLAGS)
+else ifeq ($(XFLAGS),mips32)
+  MIPS16 := 0
 else ifneq ($(XFLAGS),)
-  $(error XFLAGS=$(XFLAGS): only openwrt is known)
+  $(error XFLAGS=$(XFLAGS): only openwrt and mips32 are known)
 endif
+# (only in the cross rules below: the host build in build/ never sees it)
+XISA := $(if $(filter 1,$(MIPS16)),$(if $(filter -mips16,$(CFLAGS)),,-mips16 -minterlink-mips16))
 X_INTEG_openwrt      := tests/integ/test_smtp.py tests/integ/test_tls.py
 
 X_TRIPLE_mips        := mips-linux-gnu
@@ -71,7 +84,7 @@ XAR     := $(XPFX)gcc-ar
 # LTO as the top Makefile's, tried with this target's compiler (lazily: the
 # wrapper exists once scripts/toolchain.sh has run)
 XLTO     = $(eval XLTO := $$(call lto_flags,$$(XCC)))$(XLTO)
-XBLTO    = $(if $(filter -mips16,$(CFLAGS)),,$(XLTO))
+XBLTO    = $(if $(filter -mips16,$(CFLAGS) $(XISA)),,$(XLTO))
 XTFLAGS := $(call TARGET_FLAGS_FOR,$(X_TRIPLE_$(ARCH)))
 # the default config shares build/config.h with the host build; a named one
 # gets its own header in $(XDIR), found first through -I$(XDIR)
@@ -103,16 +116,16 @@ $(XSTAMP):
 endif
 
 # $(XDIR)/cc.stamp names the compiler and flags: a change rebuilds all
-XCCID = $(XCC) $(XTFLAGS) $(CFLAGS) $(KOTAK_OPT) $(LDFLAGS) $(XLTO) $(KOTAK_CFLAGS)
+XCCID = $(XCC) $(XTFLAGS) $(CFLAGS) $(XISA) $(KOTAK_OPT) $(LDFLAGS) $(XLTO) $(KOTAK_CFLAGS)
 $(XDIR)/cc.stamp: FORCE | $(XDIR)
 	@echo '$(XCCID)' | cmp -s - $@ || echo '$(XCCID)' > $@
 
 $(XDIR)/%.o: src/%.c $(XHDR) $(wildcard src/*.h) $(XSTAMP) $(XDIR)/cc.stamp | $(XDIR)
-	@$(XCC) $(XINC) $(KOTAK_CFLAGS) $(XTFLAGS) $(CFLAGS) -E $< | $(call FMTCHECK,$(XHDR))
-	$(XCC) $(XINC) $(KOTAK_CFLAGS) $(XTFLAGS) $(CFLAGS) $(KOTAK_OPT) $(XLTO) -c -o $@ $<
+	@$(XCC) $(XINC) $(KOTAK_CFLAGS) $(XTFLAGS) $(CFLAGS) $(XISA) -E $< | $(call FMTCHECK,$(XHDR))
+	$(XCC) $(XINC) $(KOTAK_CFLAGS) $(XTFLAGS) $(CFLAGS) $(XISA) $(KOTAK_OPT) $(XLTO) -c -o $@ $<
 
 $(XDIR)/kotak: $(XOBJS) $(XBEARSSL)
-	$(XCC) $(XTFLAGS) $(CFLAGS) $(KOTAK_OPT) $(XLTO) $(LDFLAGS) $(KOTAK_LDFLAGS) -Wl,-Map=$@.map -o $@ $(XOBJS) $(XBEARSSL)
+	$(XCC) $(XTFLAGS) $(CFLAGS) $(XISA) $(KOTAK_OPT) $(XLTO) $(LDFLAGS) $(KOTAK_LDFLAGS) -Wl,-Map=$@.map -o $@ $(XOBJS) $(XBEARSSL)
 	@$(XPFX)strip -s -o $@.stripped $@
 
 # rebuilt from scratch when the toolchain changed
@@ -134,7 +147,7 @@ $(XDIR)/test_%: tests/unit/test_%.c tests/unit/t.h $(XDIR)/libkotak.a $(XBEARSSL
 XMODS := $(SRCS:src/%.c=$(XDIR)/mod/%.o)
 $(XDIR)/mod/%.o: src/%.c $(XHDR) $(wildcard src/*.h) $(XSTAMP) $(XDIR)/cc.stamp
 	@mkdir -p $(@D)
-	@$(XCC) $(XINC) $(KOTAK_CFLAGS) $(XTFLAGS) $(CFLAGS) -c -o $@ $<
+	@$(XCC) $(XINC) $(KOTAK_CFLAGS) $(XTFLAGS) $(CFLAGS) $(XISA) -c -o $@ $<
 xmods: $(XHDR)
 	@$(MAKE) --no-print-directory $(XMODS) $(XARGS)
 
@@ -162,13 +175,13 @@ test-cross:
 
 # ---- sizes: each target whose toolchain is in the cache, default and minimal
 size-cross:
-	@echo "config: default (kotak's CFLAGS), minimal (configs/minimal_defconfig), openwrt (default config, OpenWrt's mips_24kc flags: MIPS16 for kotak, BearSSL MIPS32)"
+	@echo "config: default (kotak's CFLAGS; on MIPS kotak's objects MIPS16, BearSSL MIPS32), minimal (configs/minimal_defconfig), openwrt (default config, OpenWrt's mips_24kc flags), mips32 (default config, all MIPS32: a CPU without MIPS16e)"
 	@printf '%-12s %-10s %-8s %9s %6s %s\n' target libc config bytes "%" "of the 300 KiB budget (307,200 bytes)"
 	@for a in $(SIZE_ARCHES); do \
 	   if [ $$a != x86_64 ] && [ ! -f $(KOTAK_CACHE)/sysroot/$$a/.stamp ]; then \
 	     echo "$$a: no toolchain in $(KOTAK_CACHE)/sysroot (scripts/toolchain.sh $$a)"; continue; fi; \
-	   for c in default minimal $$(case $$a in mips*) echo openwrt;; esac); do \
-	     x=$$([ $$c = minimal ] && echo minimal); f=$$([ $$c = openwrt ] && echo openwrt); \
+	   for c in default minimal $$(case $$a in mips*) echo openwrt mips32;; esac); do \
+	     x=$$([ $$c = minimal ] && echo minimal); f=$$(case $$c in openwrt|mips32) echo $$c;; esac); \
 	     d=build-$$a$${x:+-$$x}$${f:+-$$f}; \
 	     mkdir -p $$d; \
 	     $(MAKE) --no-print-directory -s xbuild ARCH=$$a XCONFIG=$$x XFLAGS=$$f >$$d/size.log 2>&1 || \
