@@ -26,7 +26,7 @@
 #define READ_PASS	(256 * 1024)	/* bytes read per pass to parse or search */
 #define STORE_PASS	2000		/* messages changed per pass */
 #define SEARCH_PASS	5000		/* messages looked at per pass (flags, dates) */
-#define STREAM_PASS	32		/* output buffers of a body section sent per pass */
+#define STREAM_PASS	32		/* FETCH: output buffers sent per pass (the socket taking them) */
 
 /* what FETCH's items need (imsg.flags) */
 #define FN_HDR		0x01	/* the message header's part table */
@@ -41,6 +41,7 @@ enum { P_NEXT, P_TABLE, P_OPEN, P_ITEM, P_BODY, P_COUNT, P_FIELDS, P_CLOSE };
 enum { SK_NONE, SK_WHOLE, SK_RANGE, SK_FIELDS, SK_EMPTY };
 
 static char rb[16384];	/* read buffer: used within one call, by anyone */
+static long fetch_left;	/* FETCH: bytes the part tables and field filters may still read this pass */
 
 /* ---- walking a message set ---- */
 
@@ -156,7 +157,7 @@ table(struct conn *c, struct mime **mt)
 	struct imsg *f = &s->x.m;
 	struct mime_key k = { s->fid, s->uidvalidity, f->m.uid, f->m.size };
 	int hdr = !(f->flags & FN_ALL), done = 0;
-	long r, budget = READ_PASS;
+	long r;
 
 	if (!f->mp && (*mt = mime_cache_get(&k, hdr)) != NULL)
 		return 0;
@@ -167,7 +168,7 @@ table(struct conn *c, struct mime **mt)
 		}
 		f->off = 0;
 	}
-	while (!done && budget > 0) {
+	while (!done && fetch_left > 0) {
 		r = view_read(&s->v, &f->m, f->off, rb, sizeof(rb));
 		if (r == -F_WAIT)
 			return 1;
@@ -176,7 +177,7 @@ table(struct conn *c, struct mime **mt)
 			return -1;
 		}
 		f->off += r;
-		budget -= r;
+		fetch_left -= r;
 		done = r == 0 || mime_push(f->mp, rb, r);
 	}
 	if (!done) {
@@ -290,7 +291,7 @@ fields(struct conn *c, const struct fitem *fi)
 {
 	struct imap_sess *s = &c->u.imap;
 	struct hfilt *h = &s->x.m.u.hf;
-	long r, budget = READ_PASS;
+	long r;
 	size_t i, k, want, got;
 	const char *q, *e;
 	int not = fi->sect == SEC_FIELDS_NOT;
@@ -298,7 +299,7 @@ fields(struct conn *c, const struct fitem *fi)
 	while (h->pos < h->end) {
 		if (h->emit && (!h->left || buf_room(&c->out) < 2))
 			return h->left ? 1 : 0;
-		if (budget <= 0) {
+		if (fetch_left <= 0) {
 			loop_wake(c, 0);
 			return 2;
 		}
@@ -307,7 +308,7 @@ fields(struct conn *c, const struct fitem *fi)
 			return 1;
 		if (r <= 0)
 			return -1;
-		budget -= r;
+		fetch_left -= r;
 		for (i = 0; i < (size_t)r;) {
 			if (h->bol) {
 				if (rb[i] == '\n' || (rb[i] == '\r' && i + 1 < (size_t)r && rb[i + 1] == '\n')) {
@@ -553,8 +554,8 @@ fetch_done(struct conn *c)
 		imap_done(c, "OK Fetch completed.");
 }
 
-int
-imap_fetch_step(struct conn *c)
+static int
+fetch_run(struct conn *c)
 {
 	struct imap_sess *s = &c->u.imap;
 	struct imsg *f = &s->x.m;
@@ -562,7 +563,7 @@ imap_fetch_step(struct conn *c)
 	struct isink o;
 	struct fitem fi;
 	struct icur a;
-	int r, n;
+	int r;
 
 	for (;;) {
 		switch (f->ph) {
@@ -608,12 +609,8 @@ imap_fetch_step(struct conn *c)
 			if (item(c))
 				return 1;
 			break;
-		case P_BODY:	/* one output buffer a pass made a 20 MB literal 10,000
-				 * passes: up to STREAM_PASS while the socket takes them
-				 * (bounded work; TLS output still goes through the loop) */
-			for (n = 0; (r = mstream_send(&f->u.ms, &s->v, &c->out)) == 1 && ++n < STREAM_PASS &&
-			    conn_flush(c);)
-				;
+		case P_BODY:
+			r = mstream_send(&f->u.ms, &s->v, &c->out);
 			if (r == 1 || r == F_WAIT)
 				return 1;
 			if (r < 0) {	/* a literal announced cannot be finished */
@@ -652,6 +649,27 @@ imap_fetch_step(struct conn *c)
 			break;
 		}
 	}
+}
+
+/*
+ * FETCH's step.  The output buffer is small (CONFIG_OBUF, 2 KiB): one a
+ * pass made a 20 MB literal 10,000 passes and 10,000 small messages more,
+ * each a select() round.  So a pass goes on while its output is what
+ * stops it and the socket takes it at once (conn_flush; TLS output still
+ * leaves through the loop), up to STREAM_PASS buffers; never past a wake
+ * asked for the next pass (a slice's reading done) or a close.  The part
+ * tables and field filters share READ_PASS bytes of reading a pass.
+ */
+int
+imap_fetch_step(struct conn *c)
+{
+	int r, n = 0;
+
+	fetch_left = READ_PASS;
+	while ((r = fetch_run(c)) == 1 && ++n < STREAM_PASS && c->out.len &&
+	    !(c->flags & CF_CLOSE) && !((c->flags & CF_WAKE) && c->wake <= now) && conn_flush(c))
+		;
+	return r;
 }
 
 /* ---- STORE ---- */
