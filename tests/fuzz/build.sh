@@ -7,7 +7,9 @@
 # Each target links an archive of src/*.c but main.c, so a target pulls in
 # only what it uses and may stub the rest (fuzz_smtp stubs queue.c/log.c).
 # The config is build/config.h with TLS off (BearSSL parses TLS, not
-# kotak; conn.c then has its no-TLS stubs).  Targets marked small are also
+# kotak; conn.c then has its no-TLS stubs) and LIBK off (the harnesses hand
+# the libc's FILEs, open_memstream's, to kotak's writers; ASan checks the
+# libc's allocator).  Targets marked small are also
 # built against a config.h with tiny limits (DATA_LINE_MAX 40,
 # SMTP_LINE_MAX 64, IBUF 128; mailbox.c reading 128 bytes at a time and
 # scanning or moving 256 per call) as NAME_small, so the line-length,
@@ -48,7 +50,7 @@ mkconfig() {
 	local d=$1
 	shift
 	mkdir -p "$d"
-	sed -e 's/^#define ENABLE_TLS .*/#define ENABLE_TLS 0/' "$@" build/config.h > "$d/config.h.new"
+	sed -e 's/^#define ENABLE_TLS .*/#define ENABLE_TLS 0/' -e 's/^#define ENABLE_LIBK .*/#define ENABLE_LIBK 0/' "$@" build/config.h > "$d/config.h.new"
 	if cmp -s "$d/config.h.new" "$d/config.h"; then
 		rm -f "$d/config.h.new"
 	else
