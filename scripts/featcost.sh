@@ -13,7 +13,7 @@ set -u
 cd "$(dirname "$0")/.."
 A=${1:-mips}
 X=${2:-}
-FEATURES=${FEATURES:-"RELAY_VERIFY RELAY POP3 IMAP TLS IPV6 SYSLOG LIBK"}
+FEATURES=${FEATURES:-"RELAY_VERIFY RELAY POP3 IMAP RPC TLS IPV6 SYSLOG LIBK"}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
