@@ -308,6 +308,13 @@ int	 mstream_section(struct mstream *, struct view *, const struct vmsg *m, uint
  * folder was rewritten under us: an IMAP literal already announced
  * cannot be finished: close the connection). */
 int	 mstream_send(struct mstream *, struct view *, struct buf *out);
+/* Between mstream_burst(1) and mstream_burst(0), within one callback,
+ * mstream_send reads MSTREAM_BURST bytes at a time and serves the next
+ * calls from them (IMAP FETCH sends many output buffers a pass; a read is
+ * 4 system calls: lock, fstat, pread, unlock).  Nothing is kept after
+ * mstream_burst(0): no cache between passes or sessions. */
+#define MSTREAM_BURST	16384
+void	 mstream_burst(int on);
 
 /* The line at p[0..n) (judged on its first 64 bytes) is mboxrd-quoted,
  * ^>+From : it goes out with one '>' less. */

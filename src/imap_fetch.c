@@ -666,9 +666,11 @@ imap_fetch_step(struct conn *c)
 	int r, n = 0;
 
 	fetch_left = READ_PASS;
+	mstream_burst(1);
 	while ((r = fetch_run(c)) == 1 && ++n < STREAM_PASS && c->out.len &&
 	    !(c->flags & CF_CLOSE) && !((c->flags & CF_WAKE) && c->wake <= now) && conn_flush(c))
 		;
+	mstream_burst(0);
 	return r;
 }
 

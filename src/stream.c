@@ -3,9 +3,10 @@
  * and IMAP BODY[...]<partial>: CRLF line ends, one '>' off mboxrd-quoted
  * lines, optional dot-stuffing, skip and limit in output octets.  Whole
  * lines only (or a piece of a line longer than the output room), read
- * straight from the mbox in pieces sized to the room left, so a 20 MB
- * message costs no more RAM than a NOOP and several readers share no
- * cache.  The output counts the way mailbox.c's scanner counts message
+ * straight from the mbox in pieces sized to the room left (or, in an
+ * IMAP FETCH's burst, 16 KiB kept for the rest of that callback), so a
+ * 20 MB message costs no more RAM than a NOOP and several readers share
+ * no cache.  The output counts the way mailbox.c's scanner counts message
  * sizes, so RFC822.SIZE and an IMAP literal's announced length are exact.
  */
 #include "kotak.h"
@@ -15,6 +16,50 @@
 #include <string.h>
 
 #define QCHK	64	/* as mailbox.c: quoting is judged on a line's first 64 bytes */
+
+/* mstream_burst's bytes: [off, off + len) of message uid's content in
+ * view v; eof: the content ends there. */
+static struct {
+	const struct view *v;
+	uint64_t off;
+	long	 len;
+	uint32_t uid;
+	uint8_t	 on, ok, eof;
+	char	 b[MSTREAM_BURST];
+} ra;
+
+void
+mstream_burst(int on)
+{
+	ra.on = on;
+	ra.ok = 0;
+}
+
+/* view_read, served from the burst when one is on.  A short answer means
+ * the end of the content, as view_read's. */
+static long
+rd(struct view *v, const struct vmsg *m, uint64_t off, char *buf, size_t n)
+{
+	long r;
+
+	if (!ra.on || n > sizeof(ra.b))
+		return view_read(v, m, off, buf, n);
+	if (!ra.ok || ra.v != v || ra.uid != m->uid || off < ra.off || off > ra.off + ra.len ||
+	    (off + n > ra.off + ra.len && !ra.eof)) {
+		ra.ok = 0;
+		if ((r = view_read(v, m, off, ra.b, sizeof(ra.b))) < 0)
+			return r;
+		ra.ok = 1;
+		ra.v = v;
+		ra.uid = m->uid;
+		ra.off = off;
+		ra.len = r;
+		ra.eof = (size_t)r < sizeof(ra.b);
+	}
+	r = ra.off + ra.len - off < n ? (long)(ra.off + ra.len - off) : (long)n;
+	memcpy(buf, ra.b + (off - ra.off), r);
+	return r;
+}
 
 static int
 start(struct mstream *s, struct view *v, const struct vmsg *m, int flags, long lines,
@@ -86,7 +131,7 @@ mstream_send(struct mstream *s, struct view *v, struct buf *o)
 		want = buf_room(o) - 3 < sizeof(rb) ? buf_room(o) - 3 : sizeof(rb);
 		if (want > s->end - s->pos)
 			want = s->end - s->pos;
-		r = want ? view_read(v, &s->m, s->pos, rb, want) : 0;
+		r = want ? rd(v, &s->m, s->pos, rb, want) : 0;
 		if (r == -F_WAIT)
 			return F_WAIT;
 		if (r < 0)
