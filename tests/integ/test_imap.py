@@ -304,6 +304,30 @@ def fetch_items_sections_and_seen():
 
 
 
+
+@test
+def long_uid_sets_as_thunderbird_sends():
+    """Thunderbird sends UID sets of several KiB (hundreds of ranges) on one
+    line: accepted up to IMAP_LINE_MAX (8 KiB), walked right, ascending or
+    not; a set longer than the bound is BAD [TOOBIG] and the session goes on."""
+    k = with_mail("alice", msgs(6))
+    a = Imap(k)
+    a.ok("SELECT INBOX")
+    a.ok("UID STORE 2,4,6 +FLAGS.SILENT (\\Deleted)")
+    a.ok("EXPUNGE")                  # UIDs 1, 3, 5 are left
+    ranges = ",".join("%d:%d" % (n, n + 1) for n in range(100, 100 + 3 * 700, 3))
+    up = "1,3," + ranges + ",5"
+    down = "5," + ",".join(reversed(ranges.split(","))) + ",3,1"
+    check(6000 < len(up) < 7900, "a set of %d bytes" % len(up))
+    eq(a.ok("UID FETCH %s (FLAGS)" % up), b"* 1 FETCH (UID 1 FLAGS (\\Recent))\r\n"
+       b"* 2 FETCH (UID 3 FLAGS (\\Recent))\r\n* 3 FETCH (UID 5 FLAGS (\\Recent))\r\n", "ascending set")
+    eq(a.ok("UID STORE %s +FLAGS.SILENT (\\Flagged)" % down), b"", "descending set")
+    eq(a.ok("FETCH 1:* (UID FLAGS)").count(b"\\Flagged"), 3, "all three flagged")
+    eq(a.ok("UID SEARCH UID %s" % down), b"* SEARCH 1 3 5\r\n", "UID SEARCH with the set")
+    a.no("UID FETCH %s,%s (FLAGS)" % (up, ranges), bad=True)
+    check(b"[TOOBIG]" in a.last, a.last)
+    a.ok("NOOP")
+
 class BigReader:
     """A socket (imap or imaps) read straight into a bytearray: RawImap's
     bytes concatenation is quadratic on a 20 MB literal."""
