@@ -305,6 +305,29 @@ def fetch_items_sections_and_seen():
 
 
 
+
+@test
+def status_and_check():
+    """STATUS answers the five items in the order asked, as SELECT counts
+    them (a flag another session set, \\Recent taken by the session that
+    selected); a folder that does not exist NO [NONEXISTENT], an unknown
+    item BAD; CHECK only in the selected state."""
+    k = with_mail("alice", msgs(3))
+    a, b = Imap(k), Imap(k)
+    r = a.ok("STATUS INBOX (MESSAGES RECENT UIDNEXT UIDVALIDITY UNSEEN)")
+    uv = a.ok("EXAMINE INBOX").split(b"[UIDVALIDITY ")[1].split(b"]")[0]
+    eq(r, b'* STATUS "INBOX" (MESSAGES 3 RECENT 3 UIDNEXT 4 UIDVALIDITY %s UNSEEN 3)\r\n' % uv, "STATUS")
+    a.ok("SELECT INBOX")
+    a.ok("STORE 1 +FLAGS.SILENT (\\Seen)")
+    eq(b.ok("STATUS INBOX (UNSEEN MESSAGES RECENT)"), b'* STATUS "INBOX" (UNSEEN 2 MESSAGES 3 RECENT 0)\r\n',
+       "another session's view, items in the order asked")
+    eq(b.ok("STATUS Sent (MESSAGES UIDNEXT)"), b'* STATUS "Sent" (MESSAGES 0 UIDNEXT 1)\r\n', "an empty folder")
+    b.no("STATUS Nope (MESSAGES)")
+    check(b"[NONEXISTENT]" in b.last, b.last)
+    b.no("STATUS INBOX (BOGUS)", bad=True)
+    b.no("CHECK", bad=True)
+    a.ok("CHECK")
+
 @test
 def long_uid_sets_as_thunderbird_sends():
     """Thunderbird sends UID sets of several KiB (hundreds of ranges) on one
