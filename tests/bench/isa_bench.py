@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """tests/bench/isa_bench.py: what kotak's MIPS16 objects cost in speed, under qemu-user.
 
-    python3 tests/bench/isa_bench.py [--msgs N] [--logins N] [--retr N] [--hs N] [--rounds R] BIN...
+    python3 tests/bench/isa_bench.py [--msgs N] [--logins N] [--retr N] [--conns N] [--hs N] [--rounds R] BIN...
 
 A benchmark, not a test (make test does not run it).  Each BIN (a static
 MIPS kotak: build-mips/kotak, MIPS16 objects, and build-mips-mips32/kotak,
@@ -12,6 +12,7 @@ an EC P-256 certificate and three listeners on 127.0.0.1, and serves:
         MAIL/RCPT/DATA, until the INBOX holds them all (local delivery);
   login: --logins (10) POP3 sessions' USER/PASS (the password's hash);
   retr: then --retr (5000) RETRs in the last of them, round the INBOX;
+  conn: --conns (100) plain SMTP connections: greeting, QUIT;
   tls:  --hs (100) full TLS 1.2 handshakes on smtps (ECDHE-ECDSA,
         AES128-GCM), greeting read, QUIT.
 What is measured for each phase, on the server side only: user+system CPU
@@ -168,6 +169,16 @@ def retr_phase(srv, n):
     assert got > n * 20, got
 
 
+def conn_phase(srv, n):
+    for _ in range(n):
+        s = socket.create_connection(("127.0.0.1", srv.smtp), 120)
+        f = s.makefile("rb")
+        assert reply(f) == b"220"
+        s.sendall(b"QUIT\r\n")
+        reply(f)
+        s.close()
+
+
 def tls_phase(srv, n):
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     ctx.check_hostname = False
@@ -184,7 +195,8 @@ def tls_phase(srv, n):
         s.close()
 
 
-PHASES = (("smtp", smtp_phase), ("login", login_phase), ("retr", retr_phase), ("tls", tls_phase))
+PHASES = (("smtp", smtp_phase), ("login", login_phase), ("retr", retr_phase), ("conn", conn_phase),
+          ("tls", tls_phase))
 
 
 def main():
@@ -193,12 +205,13 @@ def main():
     ap.add_argument("--hs", type=int, default=100)
     ap.add_argument("--logins", type=int, default=10)
     ap.add_argument("--retr", type=int, default=5000)
+    ap.add_argument("--conns", type=int, default=100)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("bins", nargs="+")
     a = ap.parse_args()
     qemu = os.environ.get("QEMU", "qemu-mips-static")
     tmp = tempfile.mkdtemp(prefix="kotak-isabench.", dir=os.environ.get("BENCH_DIR", "/var/tmp"))
-    count = {"smtp": a.msgs, "login": a.logins, "retr": a.retr, "tls": a.hs}
+    count = {"smtp": a.msgs, "login": a.logins, "retr": a.retr, "conn": a.conns, "tls": a.hs}
     try:
         res = {}	# (bin, phase) -> [CPU seconds]
         for r in range(a.rounds):
@@ -217,8 +230,8 @@ def main():
                 print("round %d %s: %s" % (r + 1, b, " ".join(
                     "%s=%.2f" % (p, res[(b, p)][-1]) for p, _ in PHASES)), file=sys.stderr)
         print("server CPU seconds under %s (user+system, median of %d rounds); smtp: %d messages of "
-              "2 KB delivered; login: %d POP3 USER/PASS; retr: %d RETRs of them; tls: %d handshakes"
-              % (qemu, a.rounds, a.msgs, a.logins, a.retr, a.hs))
+              "2 KB delivered; login: %d POP3 USER/PASS; retr: %d RETRs of them; conn: %d plain SMTP "
+              "connections (greeting, QUIT); tls: %d handshakes" % (qemu, a.rounds, a.msgs, a.logins, a.retr, a.conns, a.hs))
         print("%-6s %-34s %9s %11s %7s" % ("phase", "binary", "CPU s", "ms per op", "ratio"))
         for phase, _ in PHASES:
             base = None
