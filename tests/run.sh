@@ -82,9 +82,11 @@ for f in "${files[@]}"; do
 	name=$(basename "$f" .py)
 	echo "-- $name"
 	# one file may not hang the suite: 150 s is far beyond any file's need
+	t0=$(date +%s)
 	timeout -k 5 150 python3 "$f" >"$out" 2>&1
 	rc=$?
 	cat "$out"
+	echo "-- $name: $(( $(date +%s) - t0 )) s"
 	p=$(grep -c '^PASS ' "$out")
 	x=$(grep -c '^FAIL ' "$out")
 	s=$(grep -c '^SKIP ' "$out")
