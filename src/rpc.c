@@ -210,7 +210,7 @@ m_status(const struct method *m)
 	static char d[16384];
 	char p[PATH_MAX_K + 40];
 	unsigned long long oldest = 0, a;
-	int n = -1, nq = 0, nd = 0, i;
+	int n = -1, nq = 0, nd = 0;
 	pid_t pid = pidfile_running();
 	struct statvfs sv;
 	struct dirent *de;
@@ -262,7 +262,7 @@ m_status(const struct method *m)
 	{
 		struct tls_certinfo ci;
 		char err[400];
-		int r = tls_cert_info(&ci, err, sizeof(err));
+		int r = tls_cert_info(&ci, err, sizeof(err)), i;
 
 		printf(",\"certificate\":");
 		if (r > 0) {

@@ -711,7 +711,7 @@ def check_after_crash(k, deleted, n):
 @test(timeout=140)
 def kill9_during_expunge():
     kt.need_test_hooks()
-    steps = ["lock", "journal", "journal-done", "truncated", "append", "appended"]
+    steps = ["lock", "journal", "journal-done", "truncated", "append", "trim", "appended"]
     for st in steps:
         k = KP(env={"KOTAK_TEST_EXPUNGE_DELAY_MS": "400"})
         big_mailbox(k)
