@@ -54,6 +54,17 @@ enum { ST_NOAUTH, ST_SASL, ST_AUTH, ST_SEL, ST_LOGOUT };
 #define AUTOLOGOUT	1800	/* RFC 3501 5.4: at least 30 minutes once logged in */
 #define EXPUNGE_PASS	2000	/* messages looked at per pass by EXPUNGE and CLOSE */
 
+/* Seconds of silence before the session is logged out: login_timeout
+ * before login.  KOTAK_TEST_AUTOLOGOUT (test builds only) shortens the
+ * half hour so that a test can wait for it. */
+static int
+idle_limit(const struct imap_sess *s)
+{
+	if (s->st < ST_AUTH)
+		return conn_login_timeout();
+	return TEST_HOOK("KOTAK_TEST_AUTOLOGOUT") > 0 ? TEST_HOOK("KOTAK_TEST_AUTOLOGOUT") : AUTOLOGOUT;
+}
+
 #define CAPS "IMAP4rev1 IDLE UIDPLUS MOVE NAMESPACE SPECIAL-USE CHILDREN UNSELECT ID LITERAL+ SASL-IR"
 
 /* Created and subscribed at the first login (RFC 6154 attributes). */
@@ -1454,7 +1465,7 @@ imap_input(struct conn *c)
 
 	while (c->fd >= 0 && !(c->flags & (CF_CLOSE | CF_HOLD)) && s->st != ST_LOGOUT) {
 		if (s->run) {
-			c->deadline = now + (s->st >= ST_AUTH ? AUTOLOGOUT : conn_login_timeout());
+			c->deadline = now + idle_limit(s);
 			if (step(c))
 				return;
 			continue;
@@ -1469,7 +1480,7 @@ imap_input(struct conn *c)
 			if (!s->run)
 				cmd_clear(c);
 			if (!(c->flags & CF_CLOSE))
-				c->deadline = now + (s->st >= ST_AUTH ? AUTOLOGOUT : conn_login_timeout());
+				c->deadline = now + idle_limit(s);
 			continue;
 		}
 		if (buf_room(&c->out) < OUT_NEEDED || c->in.len == 0) {

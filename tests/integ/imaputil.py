@@ -1,6 +1,8 @@
 """IMAP test helpers: a kotak with imap listeners (KI), capability parsing.
 Used by test_imap*.py."""
 
+import os
+
 import kt
 from dovecot import RawImap
 
@@ -10,11 +12,21 @@ def have_imap():
 
 
 class KI(kt.KotakTls):
-    def __init__(self, protos=("smtp", "imap"), clear=True, **kw):
+    def __init__(self, protos=("smtp", "imap"), clear=True, env=None, **kw):
         if not have_imap():
             raise kt.Skip("kotak built without IMAP")
+        self.env = env or {}    # test hooks (KOTAK_TEST_*), for the daemon only
         lists = {"cleartext_auth_net": ["127.0.0.0/8"]} if clear else {}
         kt.KotakTls.__init__(self, protos=protos, lists=lists, **kw)
+
+    def start(self, wait=True):
+        old = dict(os.environ)
+        os.environ.update(self.env)
+        try:
+            return kt.KotakTls.start(self, wait)
+        finally:
+            os.environ.clear()
+            os.environ.update(old)
 
     def raw(self, proto="imap"):
         return RawImap(self.addr_of(proto)[1])
@@ -40,7 +52,6 @@ def mbox_of(msgs):
 
 def with_mail(user, msgs, **kw):
     """A started KI whose user has msgs in INBOX (written before the start)."""
-    import os
     k = KI(start=False, **kw)
     d = os.path.join(k.data_dir, "mail", user)
     os.makedirs(d, exist_ok=True)

@@ -639,5 +639,73 @@ def idle_and_changes_from_others():
     a.ok("NOOP")
 
 
+@test(timeout=90)
+def autologout_idle_and_noop():
+    """RFC 3501 5.4: a silent session gets "* BYE" and is closed after the
+    autologout (shortened by a test hook from half an hour), before login
+    after login_timeout; IDLE is silence too (RFC 2177: clients re-issue it
+    within 29 minutes), so an IDLE left alone is logged out while one
+    re-issued, and a session sending NOOPs, live on."""
+    kt.need_test_hooks()
+    T = 5
+    k = with_mail("alice", msgs(2), env={"KOTAK_TEST_AUTOLOGOUT": str(T)}, main={"login_timeout": 2})
+    ends = {}
+
+    def watch(name, c):
+        c.s.settimeout(T + 30)
+        t0, got = time.monotonic(), []
+        try:
+            while True:
+                got.append(c.line())
+        except kt.Closed:
+            ends[name] = (time.monotonic() - t0, got)
+        except OSError as e:
+            ends[name] = (None, got + [repr(e).encode()])
+
+    pre = k.raw()
+    quiet = Imap(k)
+    quiet.ok("SELECT INBOX")
+    idler = Imap(k)
+    idler.ok("SELECT INBOX")
+    idler.s.sendall(b"i1 IDLE\r\n")
+    check(idler.line().startswith(b"+ "), "IDLE continuation")
+    nooper = Imap(k)
+    reidler = Imap(k)
+    reidler.ok("SELECT INBOX")
+    reidler.s.sendall(b"r0 IDLE\r\n")
+    check(reidler.line().startswith(b"+ "), "IDLE continuation")
+    ths = [threading.Thread(target=watch, args=a) for a in (("pre", pre), ("quiet", quiet), ("idle", idler))]
+    for th in ths:
+        th.start()
+    # three timeouts long: a deadline that a command does not push back
+    # would cut these two at the first
+    t0, n = time.monotonic(), 0
+    while time.monotonic() - t0 < 3 * T:
+        n += 1
+        nooper.ok("NOOP")
+        reidler.s.sendall(b"DONE\r\n")
+        r, t = reidler.response(b"r%d" % (n - 1))
+        check(t.startswith(b"r%d OK" % (n - 1)), t)
+        reidler.s.sendall(b"r%d IDLE\r\n" % n)
+        check(reidler.line().startswith(b"+ "), "IDLE re-issued")
+        time.sleep(0.5)
+    for th in ths:
+        th.join(T + 40)
+    bye = [b"* BYE Disconnected for inactivity.\r\n"]
+    for name in ("pre", "quiet", "idle"):
+        secs, got = ends.get(name, (None, [b"no end"]))
+        check(secs is not None and got == bye, "%s session: %r after %s s" % (name, got, secs))
+        # the loop counts whole seconds: at least T - 1 of silence
+        check(name == "pre" or secs >= T - 1, "%s session logged out after %.1f s (autologout %d)"
+              % (name, secs, T))
+    reidler.s.sendall(b"DONE\r\n")
+    r, t = reidler.response(b"r%d" % n)
+    check(t.startswith(b"r%d OK" % n), t)
+    nooper.ok("NOOP")
+    print("  logged out after %.1f s (login_timeout 2), %.1f s and %.1f s (IDLE) (autologout %d); "
+          "%d NOOPs and IDLEs over %.1f s kept two sessions"
+          % (ends["pre"][0], ends["quiet"][0], ends["idle"][0], T, n, time.monotonic() - t0), flush=True)
+
+
 if __name__ == "__main__":
     sys.exit(kt.main())
