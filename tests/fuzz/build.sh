@@ -20,7 +20,7 @@ cd "$(dirname "$0")/../.."
 MODE=${1:-libfuzzer}
 TARGETS=${FUZZ_TARGETS:-$(cd tests/fuzz && ls fuzz_*.c | sed 's/\.c$//')}
 SMALL="fuzz_data fuzz_imap fuzz_mailbox fuzz_mboxquote fuzz_pop3 fuzz_smtp"
-CSTD="-std=c99 -D_DEFAULT_SOURCE -D_FILE_OFFSET_BITS=64 -DFOLDER_TEST -Wall -Wextra -Wno-unused-parameter"
+CSTD="-std=c99 -D_DEFAULT_SOURCE -D_FILE_OFFSET_BITS=64 -DKOTAK_VERSION=\"fuzz\" -DFOLDER_TEST -Wall -Wextra -Wno-unused-parameter"
 
 case $MODE in
 libfuzzer)

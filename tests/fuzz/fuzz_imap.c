@@ -9,8 +9,9 @@
  * jumping to what is due, as loop.c would run it; the user's files go at
  * the end.
  *
- * No sockets: the driver does what loop.c and conn_read/conn_write do, as
- * fuzz_smtp.c does.  auth.c is stubbed (alice / secret logs in; the brake's
+ * The driver does what loop.c and conn_read/conn_write do, as fuzz_smtp.c
+ * does; the session's fd is one end of a socketpair, because FETCH writes
+ * to it itself (conn_flush) and the checks must see those bytes too.  auth.c is stubbed (alice / secret logs in; the brake's
  * hold is released at once by moving `now`).  Input: the fuzz.h chunk
  * header, one control byte, then the client's bytes.  Control bits:
  *   0: the client reads replies only when the server would stall
@@ -36,66 +37,13 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* ---- stubs: log.c (quiet, but a full output buffer is a crash) */
-
-void log_init(int to_syslog) { }
-void log_info(const char *fmt, ...) { }
-void log_warn(const char *fmt, ...) { }
-void
-log_warnx(const char *fmt, ...)
-{
-	if (strstr(fmt, "output buffer full")) {
-		fprintf(stderr, "conn_reply: output buffer full\n");
-		abort();
-	}
-}
-void fatal(const char *fmt, ...) { abort(); }
-void fatalx(const char *fmt, ...) { abort(); }
-
-/* ---- stubs: auth.c */
-
-static int cleartext_ok;
-static unsigned auth_fails;
-static time_t auth_last;
 static char uname[16];	/* this input's user */
-
-const char *
-auth_check(const char *ip, const char *user, const char *pass)
-{
-	FZ_ASSERT(ip && user && pass);
-	if (strcaseeq(user, "alice") && !strcmp(pass, "secret")) {
-		auth_fails = 0;
-		return uname;
-	}
-	auth_fails++;
-	auth_last = now;
-	return NULL;
-}
-
-int
-auth_delay(const char *ip)
-{
-	unsigned f = auth_fails > 5 ? 5 : auth_fails;
-
-	return f ? 2 << (f - 1) : 0;
-}
-
-int
-auth_wait(const char *ip)
-{
-	time_t until = auth_last + auth_delay(ip);
-
-	return auth_fails && until > now ? (int)(until - now) : 0;
-}
-
-int
-auth_allowed(const struct conn *c)
-{
-	return conn_is_tls(c) || cleartext_ok;
-}
+#define FZ_LOGIN(user)	uname
+#include "stubs.h"
 
 /* ---- the session */
 
@@ -169,9 +117,9 @@ line_done(void)
 }
 
 static void
-replies_ok(struct conn *c)
+replies_ok(const char *p, size_t n)
 {
-	const char *p = c->out.p, *e = p + c->out.len;
+	const char *e = p + n;
 	size_t k;
 
 	for (; p < e; p++) {
@@ -210,16 +158,32 @@ replies_ok(struct conn *c)
 }
 
 static int verbose = -1;	/* FUZZ_VERBOSE=1: print the replies */
+static int peer = -1;	/* the client's end of the session's socket */
 
+static void
+take(const char *p, size_t n)
+{
+	if (verbose < 0)
+		verbose = getenv("FUZZ_VERBOSE") != NULL;
+	if (verbose)	/* before the checks: what they stop at is shown */
+		fwrite(p, 1, n, stderr);
+	replies_ok(p, n);
+}
+
+/* The client reads: first what FETCH's bursts wrote to the socket
+ * (conn_flush), which came before what is still in the buffer. */
 static void
 drain(struct conn *c)
 {
-	replies_ok(c);
-	if (verbose < 0)
-		verbose = getenv("FUZZ_VERBOSE") != NULL;
-	if (verbose)
-		fwrite(c->out.p, 1, c->out.len, stderr);
-	c->out.len = 0;
+	char b[4096];
+	ssize_t r;
+
+	while (peer >= 0 && (r = read(peer, b, sizeof(b))) > 0)
+		take(b, r);
+	if (c) {
+		take(c->out.p, c->out.len);
+		c->out.len = 0;
+	}
 }
 
 static int
@@ -261,10 +225,12 @@ session(const struct fz_split *s, int ctl)
 {
 	struct conn *c;
 	size_t off = 0, i = 0, k, n;
-	int lazy = ctl & 1, fd;
+	int lazy = ctl & 1, sv[2];
 
-	FZ_ASSERT((fd = open("/dev/null", O_RDWR | O_CLOEXEC)) >= 0);
-	c = conn_new(fd, "192.0.2.7", PROTO_IMAP, &imap_proto);
+	/* a socket, as the loop's: conn_flush writes to it while FETCH runs */
+	FZ_ASSERT(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv) == 0);
+	peer = sv[1];
+	c = conn_new(sv[0], "192.0.2.7", PROTO_IMAP, &imap_proto);
 	FZ_ASSERT(c == &conns[0]);
 	while (alive(c)) {
 		if (i > s->ncut && off == s->n)
@@ -309,6 +275,9 @@ session(const struct fz_split *s, int ctl)
 		drain(c);
 		conn_close(c);
 	}
+	drain(NULL);
+	close(peer);
+	peer = -1;
 	settle(NULL, 0, 1000);	/* the folders' own work (compaction) ends */
 	FZ_ASSERT(loop_deferred_next(0) == 0);
 	FZ_ASSERT(conn_count() == 0);

@@ -30,21 +30,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
-/* ---- stubs: log.c (quiet, but a full output buffer is a crash) */
-
-void log_init(int to_syslog) { }
-void log_info(const char *fmt, ...) { }
-void log_warn(const char *fmt, ...) { }
-void
-log_warnx(const char *fmt, ...)
-{
-	if (strstr(fmt, "output buffer full")) {
-		fprintf(stderr, "conn_reply: output buffer full\n");
-		abort();
-	}
-}
-void fatal(const char *fmt, ...) { abort(); }
-void fatalx(const char *fmt, ...) { abort(); }
+#include "stubs.h"
 
 /* ---- stubs: queue.c */
 
@@ -113,47 +99,6 @@ commit_run(void)
 	c->u.smtp.fd = -1;
 	smtp_in_committed(c, !commit_fail, commit_fail ? ENOSPC : 0);
 	conn_process(c);
-}
-
-/* ---- stubs: auth.c (one client address; state reset for every input) */
-
-static int cleartext_ok;
-static unsigned auth_fails;
-static time_t auth_last;
-
-const char *
-auth_check(const char *ip, const char *user, const char *pass)
-{
-	FZ_ASSERT(ip && user && pass);
-	if (strcaseeq(user, "alice") && !strcmp(pass, "secret")) {
-		auth_fails = 0;
-		return users_find(user);
-	}
-	auth_fails++;
-	auth_last = now;
-	return NULL;
-}
-
-int
-auth_delay(const char *ip)
-{
-	unsigned f = auth_fails > 5 ? 5 : auth_fails;
-
-	return f ? 2 << (f - 1) : 0;
-}
-
-int
-auth_wait(const char *ip)
-{
-	time_t until = auth_last + auth_delay(ip);
-
-	return auth_fails && until > now ? (int)(until - now) : 0;
-}
-
-int
-auth_allowed(const struct conn *c)
-{
-	return conn_is_tls(c) || cleartext_ok;
 }
 
 /* ---- the client side */
