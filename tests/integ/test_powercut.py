@@ -13,8 +13,9 @@ start kotak on it:
 The workload: direct delivery to new and existing mailboxes, a message over
 the direct limit queued to two mailboxes, POP3 DELE and QUIT; with an IMAP
 build (kotak -V says +imap) also APPEND to INBOX (small, and big: appended
-in slices) and to a folder CREATEd just before, COPY, STORE \\Deleted and
-EXPUNGE.
+in slices) and to a folder CREATEd just before, COPY, STORE \\Deleted,
+EXPUNGE, and UID MOVE of two appended messages (the big one among them) to
+that folder.
 
 In every state, after kotak's start-up recovery and its queue run: every mbox
 holds only whole messages that were sent or appended there, every message
@@ -23,6 +24,10 @@ least once (and, IMAP builds, shown over IMAP), and no message a POP3 session
 deleted (QUIT answered +OK before the cut) comes back; nor one EXPUNGEd over
 IMAP (tagged OK before the cut), judged on what kotak's IMAP shows: a delete
 is a durable tombstone in the index before its bytes leave the mbox.  A
+moved message (RFC 6851: copied durably, then expunged at the source) is
+shown in its source folder only until the MOVE may have begun, in one
+folder or both (never neither) while it runs, and in the destination only
+once MOVE's tagged OK was sent; never twice in one folder.  A
 message delivered twice (its done mark is not fsynced, to spare flash) is
 the documented exception: counted and printed, not failed.
 
@@ -274,6 +279,9 @@ class Sent:
         self.places = [(u, folder) for u in rcpts]     # (user, folder) it may be in
 
 
+retried = [0]      # FETCHes retried after NO [EXPUNGEISSUED] (imap_view)
+
+
 def imap_view(port, users):
     """What kotak's IMAP shows: (user, folder) -> {subject: count}, or a
     problem string.  Deletes are tombstones in the index before their bytes
@@ -292,7 +300,18 @@ def imap_view(port, users):
                 got = view.setdefault((u, f.decode()), {})
                 if re.search(rb"^\* 0 EXISTS", c.ok("EXAMINE %s" % f.decode()), re.M):
                     continue
-                r = c.ok("FETCH 1:* (BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
+                # a FETCH that meets the start-up compaction cutting a
+                # deleted tail gets NO [EXPUNGEISSUED] though nothing it
+                # shows was expunged (folder.c where(): ESTALE outside
+                # FS_READY): as a client does, NOOP and ask again; counted
+                for _ in range(50):
+                    r, t = c.cmd("FETCH 1:* (BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
+                    if b" NO [EXPUNGEISSUED]" not in t:
+                        break
+                    retried[0] += 1
+                    c.ok("NOOP")
+                    time.sleep(0.05)
+                check(t.split(b" ")[1] == b"OK", "FETCH: %r" % t)
                 for m in re.findall(rb"Subject: *([^\r\n]*)", r):
                     got[m.decode()] = got.get(m.decode(), 0) + 1
             c.ok("LOGOUT")
@@ -325,34 +344,50 @@ def check_state(state, sent, users, conf_tmpl, tmp):
     read what its IMAP shows, stop it, check every mbox.  A list of
     problems, what each mbox holds ((user, folder) -> {subject: count}),
     and the IMAP view (None without IMAP)."""
-    d = tempfile.mkdtemp(prefix="pc-", dir=tmp)
-    data = os.path.join(d, "data")
-    os.makedirs(data, mode=0o700)
-    materialize(state, data, boot_time() - 3600)
-    conf = os.path.join(d, "kotak.conf")
-    with open(conf, "w") as f:
-        iport = kt.free_port()
-        f.write(re.sub("@PORT@", lambda _: str(kt.free_port()),
-                       conf_tmpl.replace("@DATA@", data).replace("@IMAPPORT@", str(iport))))
-    view = None
-    log = open(os.path.join(d, "log"), "wb")
-    p = subprocess.Popen([kt.BIN, "-c", conf], stdout=log, stderr=log, stdin=subprocess.DEVNULL)
-    problems = []
-    try:
-        end = time.monotonic() + 15
-        qdir = os.path.join(data, "spool", "queue")
-        while time.monotonic() < end:
-            with open(log.name, "rb") as lf:
-                started = b"started" in lf.read()
-            if started and (not os.path.isdir(qdir) or not os.listdir(qdir)):
-                break
-            if p.poll() is not None:
+    for attempt in range(3):
+        d = tempfile.mkdtemp(prefix="pc-", dir=tmp)
+        data = os.path.join(d, "data")
+        os.makedirs(data, mode=0o700)
+        materialize(state, data, boot_time() - 3600)
+        conf = os.path.join(d, "kotak.conf")
+        ports = set()
+        while len(ports) < conf_tmpl.count("@PORT@") + 1:   # distinct ones
+            ports.add(kt.free_port())
+        ports = sorted(ports)
+        iport = ports.pop()
+        with open(conf, "w") as f:
+            f.write(re.sub("@PORT@", lambda _: str(ports.pop()),
+                           conf_tmpl.replace("@DATA@", data).replace("@IMAPPORT@", str(iport))))
+        view = None
+        log = open(os.path.join(d, "log"), "wb")
+        p = subprocess.Popen([kt.BIN, "-c", conf], stdout=log, stderr=log, stdin=subprocess.DEVNULL)
+        problems = []
+        try:
+            end = time.monotonic() + 15
+            qdir = os.path.join(data, "spool", "queue")
+            while time.monotonic() < end:
                 with open(log.name, "rb") as lf:
-                    problems.append("kotak exited at start: %r" % lf.read()[-300:])
-                break
-            time.sleep(0.02)
-        else:
-            problems.append("queue not drained: %r" % os.listdir(qdir))
+                    out = lf.read()
+                started = b"started" in out
+                if started and (not os.path.isdir(qdir) or not os.listdir(qdir)):
+                    break
+                if p.poll() is not None:
+                    problems.append("kotak exited at start: %r" % out[-300:])
+                    break
+                time.sleep(0.02)
+            else:
+                problems.append("queue not drained: %r" % os.listdir(qdir))
+        except BaseException:
+            p.kill()
+            p.wait()
+            raise
+        # a port taken meanwhile by another process (free_port races on
+        # a shared machine): the same state again, on new ports
+        if not (p.poll() is not None and b"Address in use" in out and attempt < 2):
+            break
+        log.close()
+        shutil.rmtree(d, ignore_errors=True)
+    try:
         if "@IMAPPORT@" in conf_tmpl and not problems:
             view = imap_view(iport, users)
             if isinstance(view, str):
@@ -379,11 +414,24 @@ def check_state(state, sent, users, conf_tmpl, tmp):
     return problems, seen, view
 
 
-def expect(seen, view, acked, deleted):
+def expect(seen, view, acked, deleted, absent=(), moving=(), once=()):
     """What a state must hold had the power been cut at one point: acked
     and deleted are sets of (user, folder, subject); a delete is judged on
-    the mbox itself (raw) or, for IMAP's, on what kotak shows."""
+    the mbox itself (raw) or, for IMAP's, on what kotak shows.  absent:
+    (user, folder, subject) not there yet, neither in the mbox nor shown;
+    moving: (subject, places) shown in one of the places at least; once:
+    (user, folder, subject) shown at most once."""
     problems, dups = [], 0
+    shown = seen if view is None else view
+    for u, f, subj in absent:
+        if seen.get((u, f), {}).get(subj) or (view or {}).get((u, f), {}).get(subj):
+            problems.append("%s/%s: %s there before it was moved there" % (u, f, subj))
+    for subj, places in moving:
+        if not any(shown.get(p, {}).get(subj) for p in places):
+            problems.append("%s lost while moved: in none of %r" % (subj, places))
+    for u, f, subj in once:
+        if shown.get((u, f), {}).get(subj, 0) > 1:
+            problems.append("%s/%s: %s shown %d times" % (u, f, subj, shown[(u, f)][subj]))
     for u, f, subj in acked:
         if not seen.get((u, f), {}).get(subj):
             problems.append("%s/%s: acknowledged %s lost" % (u, f, subj))
@@ -466,6 +514,20 @@ def power_cut_states():
         [s for s in sent if s.subject == "d2"][0].places.append(("bob", "Work"))
         icmd("store", "STORE 1 +FLAGS (\\Deleted)")
         icmd("expunge", "EXPUNGE")
+        # UID MOVE (RFC 6851) of a1 and the big a3 to Work: the copy made
+        # durable, then the sources expunged; the FETCH's OK is the last
+        # moment before the MOVE may begin
+        r = im.ok("UID FETCH 1:* (UID BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
+        itags["premove"] = b"t%d" % im.n
+        uids = {sj.decode(): u.decode() for u, sj in re.findall(
+            rb"UID (\d+) BODY\[HEADER\.FIELDS \(SUBJECT\)\] \{\d+\}\r\nSubject: *([^\r\n]*)", r)}
+        check("a1" in uids and "a3" in uids, "bob's INBOX before the MOVE: %r" % r)
+        r = im.ok("UID MOVE %s,%s Work" % (uids["a1"], uids["a3"]))
+        itags["move"] = b"t%d" % im.n
+        check(b"[COPYUID " in r and r.count(b" EXPUNGE\r\n") == 2, "UID MOVE: %r" % r)
+        for s in sent:
+            if s.subject in ("a1", "a3"):
+                s.places.append(("bob", "Work"))
         im.ok("LOGOUT")
         im.close()
     with open(os.path.join(k.data_dir, "kotak.pid")) as f:
@@ -510,7 +572,8 @@ def power_cut_states():
     if imap:
         need += [(("bob", "INBOX", "a1"), iat["a1"]), (("bob", "INBOX", "a3"), iat["a3"]),
                  (("bob", "Work", "a2"), iat["a2"]),
-                 (("bob", "Work", "d2"), iat["copy"])]
+                 (("bob", "Work", "d2"), iat["copy"]),
+                 (("bob", "Work", "a1"), iat["move"]), (("bob", "Work", "a3"), iat["move"])]
     check(quit_at is not None and login_at is not None, "no POP3 session in the trace")
     conf_tmpl = open(k.conf).read().replace(k.data_dir, "@DATA@")
     conf_tmpl = re.sub(r"(option proto 'imap'\n\toption address '[^']*'\n\toption port ')\d+'", r"\1@IMAPPORT@'",
@@ -551,7 +614,21 @@ def power_cut_states():
                 acked.discard(("bob", "INBOX", "d2"))
             if imap and iat["expunge"] < idx:
                 deleted.append((("bob", "INBOX", "d2"), False))
-            p2, d = expect(seen, view, acked, deleted)
+            # a1, a3 moved INBOX -> Work: in INBOX only until the MOVE may
+            # have begun, then in either or both, in Work only once its
+            # OK was sent (the INBOX copy judged on what IMAP shows)
+            absent, moving = [], []
+            for subj in ("a1", "a3") if imap else ():
+                if idx <= iat["premove"]:
+                    absent.append(("bob", "Work", subj))
+                elif idx <= iat["move"]:
+                    acked.discard(("bob", "INBOX", subj))
+                    moving.append((subj, (("bob", "INBOX"), ("bob", "Work"))))
+                else:
+                    acked.discard(("bob", "INBOX", subj))
+                    deleted.append((("bob", "INBOX", subj), False))
+            once = [("bob", f, subj) for f in ("INBOX", "Work") for subj in ("a1", "a3")] if imap else []
+            p2, d = expect(seen, view, acked, deleted, absent, moving, once)
             dups = max(dups, d)
             if problems or p2:
                 bad += 1
@@ -562,7 +639,8 @@ def power_cut_states():
                 break
     print("    %d distinct power-cut states checked for %d cut points (%d trace points, both models), "
           "%d wrong; at most %d duplicate deliveries in one state (done marks not fsynced: "
-          "documented)" % (checked, cuts, len(points), bad, dups))
+          "documented); %d FETCHes retried after a spurious NO [EXPUNGEISSUED]"
+          % (checked, cuts, len(points), bad, dups, retried[0]))
     check(bad == 0, "%d of %d power-cut states lose or damage mail" % (bad, checked))
     check(checked >= 20, "too few states: %d" % checked)
 
