@@ -315,6 +315,9 @@ int	 mstream_send(struct mstream *, struct view *, struct buf *out);
  * mstream_burst(0): no cache between passes or sessions. */
 #define MSTREAM_BURST	16384
 void	 mstream_burst(int on);
+/* Output buffers a sender (FETCH, RETR) fills a pass while the socket
+ * takes each at once (conn_flush): a 20 MB message is not 10,000 passes. */
+#define STREAM_PASS	32
 
 /* The line at p[0..n) (judged on its first 64 bytes) is mboxrd-quoted,
  * ^>+From : it goes out with one '>' less. */

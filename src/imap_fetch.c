@@ -26,7 +26,6 @@
 #define READ_PASS	(256 * 1024)	/* bytes read per pass to parse or search */
 #define STORE_PASS	2000		/* messages changed per pass */
 #define SEARCH_PASS	5000		/* messages looked at per pass (flags, dates) */
-#define STREAM_PASS	32		/* FETCH: output buffers sent per pass (the socket taking them) */
 
 /* what FETCH's items need (imsg.flags) */
 #define FN_HDR		0x01	/* the message header's part table */

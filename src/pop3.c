@@ -472,6 +472,22 @@ do_cmd(struct conn *c, char *line)
 #undef VERB
 }
 
+/* send_step while the socket takes each buffer at once, as FETCH does
+ * (imap_fetch_step): one 2 KiB buffer a pass made a 20 MB RETR 10,000
+ * select() rounds.  TLS output still leaves through the loop. */
+static int
+send_burst(struct conn *c)
+{
+	int r, n = 0;
+
+	mstream_burst(1);
+	while ((r = send_step(c)) == 1 && ++n < STREAM_PASS && c->out.len && !c->u.pop3.wait &&
+	    !(c->flags & CF_CLOSE) && conn_flush(c))
+		;
+	mstream_burst(0);
+	return r;
+}
+
 static void
 pop3_input(struct conn *c)
 {
@@ -482,7 +498,7 @@ pop3_input(struct conn *c)
 
 	while (c->fd >= 0 && !(c->flags & CF_STOPPED) && !s->wait) {
 		if (s->st == ST_SEND) {
-			if (send_step(c))
+			if (send_burst(c))
 				return;	/* resumes as the client reads */
 			continue;
 		}
