@@ -1204,7 +1204,9 @@ where(struct view *v, struct vmsg *m, uint64_t *s, uint64_t *e)
 		return -F_WAIT;	/* woken when the records are right again */
 	if (refind(v, m) < 0 || (f->mb.rec[m->i].flags & MF_NOBYTES))
 		return errno = ESTALE, -1;
-	if (f->st == FS_COMPACT && mailbox_span_end(&f->mb, m->i) > f->cfrom)
+	/* bytes from cfrom on are moving; a message ending right there waits
+	 * too: its end is checked against the next message, cut away by now */
+	if (f->st == FS_COMPACT && mailbox_span_end(&f->mb, m->i) >= f->cfrom)
 		return -F_WAIT;
 	if (v->luid != m->uid || v->lepoch != f->epoch || !v->luid) {
 		if ((r = mailbox_locate(&f->mb, m->i, &v->ls, &v->le)) != 0) {
