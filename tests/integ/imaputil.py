@@ -41,13 +41,13 @@ def caps_of(line):
 def mbox_of(msgs):
     """An mboxrd file of (LF or CRLF) messages, as kotak's delivery writes."""
     import re
-    out = b""
+    out = []    # joined once: += on bytes is quadratic (a 45 MB folder: 40 s)
     for m in msgs:
         m = m.replace(b"\r\n", b"\n")
         if not m.endswith(b"\n"):
             m += b"\n"
-        out += b"From sender@example.org Thu Nov 26 12:00:00 2026\n" + re.sub(rb"(?m)^(>*From )", rb">\1", m) + b"\n"
-    return out
+        out.append(b"From sender@example.org Thu Nov 26 12:00:00 2026\n" + re.sub(rb"(?m)^(>*From )", rb">\1", m) + b"\n")
+    return b"".join(out)
 
 
 def with_mail(user, msgs, **kw):

@@ -11,6 +11,7 @@ end of commands.  Skips when kotak is built without IMAP."""
 import hashlib
 import imaplib
 import os
+import select
 import socket
 import sys
 import threading
@@ -705,6 +706,49 @@ def autologout_idle_and_noop():
     print("  logged out after %.1f s (login_timeout 2), %.1f s and %.1f s (IDLE) (autologout %d); "
           "%d NOOPs and IDLEs over %.1f s kept two sessions"
           % (ends["pre"][0], ends["quiet"][0], ends["idle"][0], T, n, time.monotonic() - t0), flush=True)
+
+
+@test(timeout=240)
+def search_body_sliced_while_others_served():
+    """SEARCH BODY through a 45 MiB folder reads it in slices through the
+    loop: another session's NOOPs are answered while it runs.  Judged by
+    order, not by time: a NOOP counts when its answer came while the
+    SEARCH's had not (a search done in one callback answers it before
+    any NOOP that arrives after it started: one at most can slip ahead),
+    and the SEARCH still finds the one message at the end."""
+    filler = b"".join(b"%05d a line of hay, nothing to find in it, padding padding padding\n" % i
+                      for i in range(1400))     # ~98 KB
+    n = 500
+    mail = [b"From: a@example.org\nSubject: hay %d\n\n" % i + filler for i in range(n - 1)]
+    mail.append(b"From: a@example.org\nSubject: last\n\n" + filler + b"the needle-7f3a is here\n")
+    k = with_mail("alice", mail)
+    a = Imap(k)
+    a.s.settimeout(120)
+    a.ok("SELECT INBOX")    # indexed before the SEARCH
+    b = Imap(k)
+    b.ok("EXAMINE INBOX")
+    a.s.sendall(b"s1 SEARCH BODY needle-7f3a\r\n")
+    t0, during = time.monotonic(), 0
+    # "* SEARCH" goes out at the start: its tagged line ends it
+    def done():
+        return b"\r\ns1 " in b"\r\n" + a.buf
+
+    while not done():
+        b.ok("NOOP")
+        while select.select([a.s], [], [], 0)[0]:
+            d = a.s.recv(65536)
+            if not d:
+                raise kt.Closed("SEARCH session closed: %r" % a.buf)
+            a.buf += d
+        if not done():
+            during += 1
+    r, t = a.response(b"s1")
+    secs = time.monotonic() - t0
+    check(t.startswith(b"s1 OK"), t)
+    eq(r, b"* SEARCH %d\r\n" % n, "the needle in the last message")
+    check(during >= 3, "only %d NOOPs answered while SEARCH BODY read 45 MiB (%.2f s)" % (during, secs))
+    print("  %d NOOPs answered while SEARCH BODY read %d MiB in %.2f s"
+          % (during, len(filler) * n >> 20, secs), flush=True)
 
 
 if __name__ == "__main__":
