@@ -1644,7 +1644,12 @@ fop_step(struct fop *o)
 			for (k = 0; k < o->n; k++)
 				if (view_seek_uid(o->src, o->uids[k], &m) && m.uid == o->uids[k])
 					view_expunge(o->src, &m);
-			view_sync(o->src);
+			/* moved for every view either way: a failed write leaves the
+			 * tombstones dirty for the next write, and a power cut before
+			 * it a copy in both folders (RFC 6851 3.3: never in neither) */
+			if (view_sync(o->src) < 0 && o->src->f)
+				log_warn("folder %s/%s: move: the source's expunge not yet durable", o->src->f->mb.user,
+				    o->src->f->mb.folder);
 		}
 		free(o->uids);
 		o->uids = NULL;

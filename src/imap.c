@@ -1240,7 +1240,8 @@ c_unselect(struct conn *c, struct icur *a, int arg)
 
 /* RFC 2177: "+ idling", then what changes as it happens, until DONE.
  * Nothing else is sent meanwhile (no keep-alive chatter); the session is
- * logged out after AUTOLOGOUT seconds of it. */
+ * logged out after AUTOLOGOUT seconds without a command or a change sent
+ * (what it is sent also tells TCP whether the client is still there). */
 static void
 c_idle(struct conn *c, struct icur *a, int arg)
 {
