@@ -208,8 +208,7 @@ test: deps
 	@tests/all.sh
 
 lint:
-	@! grep -nE '#if(n?def| defined).*(ENABLE|CONFIG)_' src/*.c src/*.h || \
-	 { echo "lint: use #if ENABLE_X, not #ifdef"; exit 1; }
+	@tests/lint.sh
 
 DEMO := $(CURDIR)/demo
 run: kotak

@@ -51,6 +51,7 @@ if ! ./kotak -V 2>/dev/null | grep -q '+rpc'; then
 	fi
 fi
 tally "board (packages, LuCI app, web page in Chromium)" tests/board/run.sh --bin "$rpcbin"
+tally "lint (C feature tests, Python compiles)" tests/lint.sh
 tally "fmtcheck: printf formats src/libk.c cannot format are refused" tests/fmtcheck.sh
 tally "unit test_libk against glibc, ASan+UBSan" build-asan/test_libk
 tally "integration (static binary)" tests/run.sh --bin ./kotak --label static
