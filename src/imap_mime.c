@@ -497,9 +497,12 @@ params(struct isink *o, const char *p, const char *e, int deftext)
 			*s = '\0';
 			strlcpy_k(base, name, sizeof(base));
 			star = strchr(s + 1, '*') != NULL;
-			imap_puts(o, "\"");
-			imap_puts(o, base);
-			imap_puts(o, star ? "*\" " : "\" ");
+			/* a name is any bytes but blanks and ';' (mime_token): a
+			 * string, escaped or a literal, as the plain ones */
+			if (star)
+				*s++ = '*';
+			imap_string(o, name, s - name);
+			imap_puts(o, " ");
 			{
 				char all[MIME_FIELD];
 				size_t na = 0, k;

@@ -75,11 +75,14 @@ check_bal(const char *o, size_t n)
 			i = (size_t)(cr - o) + len;
 		} else if (o[i] == '(') {
 			depth++;
-		} else if (o[i] == ')') {
-			FZ_ASSERT(--depth >= 0);
+		} else if (o[i] == ')' && --depth < 0) {
+			break;
 		}
 	}
-	FZ_ASSERT(depth == 0);
+	if (depth != 0) {
+		fprintf(stderr, "unbalanced parentheses (%ld) in: %.*s\n", depth, (int)n, o);
+		abort();
+	}
 }
 
 static void
