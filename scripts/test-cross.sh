@@ -55,10 +55,12 @@ fi
 # kotak links neither (the objects themselves are LTO bytecode: the linked
 # binary is what there is to look at).
 FPRE='[[:space:]](lwc1|swc1|ldc1|sdc1|lwxc1|swxc1|ldxc1|sdxc1|mtc1|mfc1|mthc1|mfhc1|ctc1|cfc1|bc1[ft]l?|(add|sub|mul|div|abs|neg|mov|sqrt|madd|msub)[.][sdp]|cvt[.][a-z]+[.][a-z]+|(trunc|round|ceil|floor)[.][wl][.][sd]|c[.][a-z]+[.][sd])[[:space:]]'
+# The mnemonic only ("addr:<TAB>bytes<TAB>mnemonic<TAB>operands"): the bytes
+# column can spell one (MIPS16 "1e00 cfc1" is a jalx).
 fp_funcs() {	# fp_funcs FILE...: "count function" for each function with FP instructions
 	"$objdump" -d "$@" 2>/dev/null | awk -v re="$FPRE" '
-		/^[0-9a-f]+ <.*>:$/ { fn = $2; sub(/^</, "", fn); sub(/>:$/, "", fn) }
-		$0 ~ re { c[fn]++ }
+		/^[0-9a-f]+ <.*>:$/ { fn = $2; sub(/^</, "", fn); sub(/>:$/, "", fn); next }
+		split($0, w, "\t") >= 3 && (" " w[3] " ") ~ re { c[fn]++ }
 		END { for (f in c) print c[f], f }' | sort -k2
 }
 case "$arch" in
