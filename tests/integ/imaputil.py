@@ -19,15 +19,6 @@ class KI(kt.KotakTls):
         lists = {"cleartext_auth_net": ["127.0.0.0/8"]} if clear else {}
         kt.KotakTls.__init__(self, protos=protos, lists=lists, **kw)
 
-    def start(self, wait=True):
-        old = dict(os.environ)
-        os.environ.update(self.env)
-        try:
-            return kt.KotakTls.start(self, wait)
-        finally:
-            os.environ.clear()
-            os.environ.update(old)
-
     def raw(self, proto="imap"):
         return RawImap(self.addr_of(proto)[1])
 

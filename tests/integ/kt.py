@@ -275,6 +275,8 @@ class Kotak:
     live = []
     current_failed_logs = []
 
+    env = {}    # extra environment for the daemon only (test hooks, KOTAK_TEST_*)
+
     def __init__(self, users=("alice", "bob", "admin"), aliases=None, main=None,
                  domains=(DOMAIN,), hostname=HOSTNAME, listen=None, dir=None,
                  data_dir=None, start=True, nofile=None):
@@ -346,7 +348,8 @@ class Kotak:
             def pre():
                 resource.setrlimit(resource.RLIMIT_NOFILE, (lim, lim))
         self.proc = subprocess.Popen([BIN, "-c", self.conf], stdin=subprocess.DEVNULL,
-                                     stdout=self.logf, stderr=self.logf, preexec_fn=pre)
+                                     stdout=self.logf, stderr=self.logf, preexec_fn=pre,
+                                     env=dict(os.environ, **self.env) if self.env else None)
         if wait:
             self.wait_ready()
         return self

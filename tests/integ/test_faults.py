@@ -74,20 +74,6 @@ def kill9_right_after_250_exactly_once():
     eq(k.spool_files("queue"), [], "spool/queue at the end")
 
 
-class EnvKotak(kt.Kotak):
-    """kotak started with extra environment variables (test hooks)."""
-    env = {}
-
-    def start(self, wait=True):
-        old = dict(os.environ)
-        os.environ.update(self.env)
-        try:
-            return kt.Kotak.start(self, wait)
-        finally:
-            os.environ.clear()
-            os.environ.update(old)
-
-
 @test
 def direct_delivery_before_250():
     # a small message for local users is appended before its 250 and never
@@ -113,7 +99,7 @@ def kill9_before_direct_unlock_cuts_and_client_resends():
     # message again, and each message is in the mbox once
     kt.need_test_hooks()
 
-    class K(EnvKotak):
+    class K(kt.Kotak):   # env: for the daemon (kt.Kotak.env)
         env = {"KOTAK_TEST_DIRECT_DELAY_MS": "1500"}
     k = K(users=("alice",))
     kt.after_test(k.cleanup)
@@ -235,7 +221,7 @@ def mailbox_fsync_error_undoes_every_direct_copy():
     r = subprocess.run(["gcc", "-shared", "-fPIC", "-o", shim, src, "-ldl"], capture_output=True)
     check(r.returncode == 0, "building the shim: %r" % r.stderr[-300:])
 
-    class K(EnvKotak):
+    class K(kt.Kotak):   # env: for the daemon (kt.Kotak.env)
         env = {"LD_PRELOAD": shim, "SHIM_FAIL_FSYNC": "/mail/bob/INBOX",
                "ASAN_OPTIONS": os.environ.get("ASAN_OPTIONS", "") + ":verify_asan_link_order=0"}
     k = K(users=("alice", "bob"))

@@ -39,15 +39,6 @@ class KP(kt.KotakTls):
         lists = {"cleartext_auth_net": ["127.0.0.0/8"]} if clear else {}
         kt.KotakTls.__init__(self, protos=protos, lists=lists, **kw)
 
-    def start(self, wait=True):
-        old = dict(os.environ)
-        os.environ.update(self.env)
-        try:
-            return kt.KotakTls.start(self, wait)
-        finally:
-            os.environ.clear()
-            os.environ.update(old)
-
     def wait_ready(self, timeout=8.0):
         for host, port, proto in self.listens:
             end = time.monotonic() + timeout
