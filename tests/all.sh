@@ -5,6 +5,9 @@
 set -u
 cd "$(dirname "$0")/.."
 P=0 F=0 S=0
+# Every FAIL line, repeated above the count: CI keeps only the output's tail.
+FAILS=$(mktemp)
+trap 'rm -f "$FAILS"' EXIT
 tally() {	# $1 = label, rest = command; reads the command's last count line
 	local out line p f s
 	echo "== $1"
@@ -12,9 +15,10 @@ tally() {	# $1 = label, rest = command; reads the command's last count line
 	"${@:2}" 2>&1 | tee "$out"
 	local rc=${PIPESTATUS[0]}
 	line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$out" | tail -n 1)
+	grep -E '^FAIL' "$out" | cut -c1-300 | sed "s|^|[$1] |" >>"$FAILS"
 	rm -f "$out"
 	if [ -z "$line" ]; then
-		echo "FAIL $1: no result line (exit $rc)"
+		echo "FAIL $1: no result line (exit $rc)" | tee -a "$FAILS"
 		F=$((F + 1))
 		return
 	fi
@@ -23,7 +27,7 @@ tally() {	# $1 = label, rest = command; reads the command's last count line
 	s=$(echo "$line" | sed -nE 's/.* ([0-9]+) skipped.*/\1/p')
 	P=$((P + p)) F=$((F + f)) S=$((S + ${s:-0}))
 	if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
-		echo "FAIL $1: exit $rc"
+		echo "FAIL $1: exit $rc" | tee -a "$FAILS"
 		F=$((F + 1))
 	fi
 }
@@ -46,7 +50,7 @@ if ! ./kotak -V 2>/dev/null | grep -q '+rpc'; then
 			--label rpc-asan tests/integ/test_rpc.py
 	else
 		tail -n 20 build/rpc-builds.log
-		echo "FAIL build with RPC=y (make rpc-builds)"
+		echo "FAIL build with RPC=y (make rpc-builds)" | tee -a "$FAILS"
 		F=$((F + 1))
 	fi
 fi
@@ -71,7 +75,7 @@ if ! ./kotak -V 2>/dev/null | grep -q '+imap'; then
 			--label imap-asan $IMAPT
 	else
 		tail -n 20 build/imap-builds.log
-		echo "FAIL build with IMAP=y (make imap-builds)"
+		echo "FAIL build with IMAP=y (make imap-builds)" | tee -a "$FAILS"
 		F=$((F + 1))
 	fi
 fi
@@ -87,6 +91,10 @@ if { [ -n "${CI:-}" ] && [ "${CI}" != false ]; } || [ "${KOTAK_CROSS:-0}" = 1 ];
 	tally "cross mips, OpenWrt flags (qemu-user)" make --no-print-directory test-cross ARCH=mips XFLAGS=openwrt
 	tally "size gate (mips musl and uClibc-ng, default and OpenWrt flags, 300 KiB)" \
 		make --no-print-directory size-gate
+fi
+if [ -s "$FAILS" ]; then
+	echo "== what failed"
+	cat "$FAILS"
 fi
 if [ "$S" -gt 0 ]; then
 	echo "$P passed, $F failed, $S skipped"
