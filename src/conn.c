@@ -209,7 +209,9 @@ conn_flush(struct conn *c)
 {
 	ssize_t n;
 
-	if (!c->tls && !(c->flags & CF_HOLD) && c->out.len && (n = write(c->fd, c->out.p, c->out.len)) > 0)
+	if (c->tls)
+		return tls_flush(c);
+	if (!(c->flags & CF_HOLD) && c->out.len && (n = write(c->fd, c->out.p, c->out.len)) > 0)
 		buf_drop(&c->out, n);
 	return c->out.len == 0;
 }

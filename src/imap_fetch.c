@@ -654,8 +654,8 @@ fetch_run(struct conn *c)
  * FETCH's step.  The output buffer is small (CONFIG_OBUF, 2 KiB): one a
  * pass made a 20 MB literal 10,000 passes and 10,000 small messages more,
  * each a select() round.  So a pass goes on while its output is what
- * stops it and the socket takes it at once (conn_flush; TLS output still
- * leaves through the loop), up to STREAM_PASS buffers; never past a wake
+ * stops it and the socket takes it at once (conn_flush, through TLS too),
+ * up to STREAM_PASS buffers; never past a wake
  * asked for the next pass (a slice's reading done) or a close.  The part
  * tables and field filters share READ_PASS bytes of reading a pass.
  */

@@ -275,7 +275,7 @@ int	 conn_is_tls(const struct conn *);
 int	 conn_out_pending(const struct conn *);
 /* Write what is queued now rather than in the next pass (a stream that
  * fills the buffer faster than passes come: a 20 MB FETCH): 1 when all is
- * gone.  TLS output leaves through the loop (0).  Errors: for the loop. */
+ * gone (with TLS: encrypted and written).  Errors: for the loop. */
 int	 conn_flush(struct conn *);
 int	 conn_tls_ready(void);			/* a certificate is loaded: STARTTLS may be offered */
 int	 conn_starttls(struct conn *);		/* 0: input discarded, TLS handshake starts next */

@@ -474,7 +474,7 @@ do_cmd(struct conn *c, char *line)
 
 /* send_step while the socket takes each buffer at once, as FETCH does
  * (imap_fetch_step): one 2 KiB buffer a pass made a 20 MB RETR 10,000
- * select() rounds.  TLS output still leaves through the loop. */
+ * select() rounds, and as many with TLS. */
 static int
 send_burst(struct conn *c)
 {

@@ -823,6 +823,43 @@ tls_pending(const struct conn *c)
 	return s && !(c->flags & CF_TLSWAIT) && (br_ssl_engine_current_state(&s->u.eng) & BR_SSL_SENDREC);
 }
 
+/* conn_flush with TLS: app output into records and records onto the
+ * socket until one of them blocks.  Never reads (received app data moved
+ * here would wait for the next record to be processed) and never closes:
+ * an error is left for tls_pump, which the loop calls for it. */
+int
+tls_flush(struct conn *c)
+{
+	struct tls_slot *s = c->tls;
+	br_ssl_engine_context *e = &s->u.eng;
+	unsigned st;
+	unsigned char *b;
+	size_t len;
+	ssize_t n;
+
+	if (c->flags & (CF_TLSWAIT | CF_HOLD))
+		return c->out.len == 0;
+	for (;;) {
+		st = br_ssl_engine_current_state(e);
+		if (st & BR_SSL_SENDREC) {
+			b = br_ssl_engine_sendrec_buf(e, &len);
+			if ((n = write(c->fd, b, len)) <= 0)
+				return 0;	/* full (or an error, for the loop) */
+			br_ssl_engine_sendrec_ack(e, n);
+		} else if ((st & BR_SSL_SENDAPP) && c->out.len) {
+			b = br_ssl_engine_sendapp_buf(e, &len);
+			if (len > c->out.len)
+				len = c->out.len;
+			memcpy(b, c->out.p, len);
+			br_ssl_engine_sendapp_ack(e, len);
+			buf_drop(&c->out, len);
+			br_ssl_engine_flush(e, 0);
+		} else {
+			return c->out.len == 0 && !(st & BR_SSL_CLOSED);
+		}
+	}
+}
+
 /* Move records between the socket and the engine and app data between the
  * engine and the connection buffers, until nothing moves. */
 void

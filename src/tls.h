@@ -13,6 +13,7 @@ int	 tls_handshake_done(const struct conn *);
 void	 tls_interest(struct conn *, int *rd, int *wr);
 int	 tls_pending(const struct conn *);		/* records not yet written */
 void	 tls_pump(struct conn *);
+int	 tls_flush(struct conn *);			/* conn_flush's TLS half */
 struct tls_certinfo {
 	char	 path[PATH_MAX_K + 16];
 	char	 subject[256];		/* "CN=..., O=..." */
@@ -41,5 +42,6 @@ static inline int tls_handshake_done(const struct conn *c) { (void)c; return 1; 
 static inline void tls_interest(struct conn *c, int *rd, int *wr) { (void)c; *rd = *wr = 0; }
 static inline int tls_pending(const struct conn *c) { (void)c; return 0; }
 static inline void tls_pump(struct conn *c) { (void)c; }
+static inline int tls_flush(struct conn *c) { (void)c; return 0; }
 #endif
 #endif

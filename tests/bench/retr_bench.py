@@ -3,8 +3,9 @@
 
 The CPU kotak spends (utime + stime from /proc/PID/stat, 10 ms ticks)
 while one client reads a 20 MB message; the client's own reading time is
-not counted.  Usage: tests/bench/retr_bench.py [KOTAK_BINARY ...]
-(default ./kotak; name two binaries to compare them, alternating)."""
+not counted.  Usage: tests/bench/retr_bench.py [--tls] [KOTAK_BINARY ...]
+(default ./kotak; name two binaries to compare them, alternating; --tls:
+over POP3S)."""
 
 import os
 import sys
@@ -12,7 +13,8 @@ import time
 
 here = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(here, "..", "integ"))
-bins = [os.path.abspath(b) for b in sys.argv[1:]] or [os.path.join(here, "..", "..", "kotak")]
+tls = "--tls" in sys.argv
+bins = [os.path.abspath(b) for b in sys.argv[1:] if b != "--tls"] or [os.path.join(here, "..", "..", "kotak")]
 os.environ["KOTAK_BIN"] = bins[0]
 sys.argv = sys.argv[:1]
 import kt  # noqa: E402
@@ -26,12 +28,12 @@ def cpu_ms(pid):
 
 def run(binary):
     kt.BIN = binary
-    k = test_pop3.KP()
+    k = test_pop3.KP(protos=("smtp", "pop3", "pop3s"), clear=False) if tls else test_pop3.KP()
     try:
         test_pop3.big_mailbox(k, n=1, each=20000000)
         cpu, wall = [], []
         for _ in range(5):
-            p = k.pop()
+            p = k.pop(proto="pop3s" if tls else "pop3")
             c0, t0 = cpu_ms(k.proc.pid), time.monotonic()
             p._putcmd("RETR 1")
             p.file.readline()
@@ -44,8 +46,8 @@ def run(binary):
             wall.append(time.monotonic() - t0)
             cpu.append(cpu_ms(k.proc.pid) - c0)
             p.quit()
-        print("%s: %d bytes; server CPU ms %s; client wall median %.3f s" %
-              (binary, n, cpu, sorted(wall)[2]))
+        print("%s%s: %d bytes; server CPU ms %s; client wall median %.3f s" %
+              (binary, " (POP3S)" if tls else "", n, cpu, sorted(wall)[2]))
     finally:
         k.cleanup()
 

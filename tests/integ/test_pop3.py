@@ -536,7 +536,7 @@ def cleartext_refused_then_stls():
 
 @test(timeout=60)
 def pop3s():
-    k = KP(protos=("smtp", "pop3", "pop3s"), clear=False)
+    k = KP(protos=("smtp", "pop3", "pop3s"))
     k.deliver(1)
     k.wait_mail(1)
     p = k.pop(proto="pop3s")
@@ -544,6 +544,17 @@ def pop3s():
     check(b"Subject: m0" in p.retr(1)[1], "RETR over pop3s")
     check("STLS" not in p.capa(), "no STLS inside TLS")
     p.quit()
+    # a 3 MB RETR leaves in bursts of TLS records (tls_flush): the same
+    # lines as over plain POP3
+    big_mailbox(k, n=1, each=3000000)
+    p = k.pop(proto="pop3s")
+    eq(p.stat()[0], 2, "STAT over pop3s after the big message")
+    got = p.retr(2)[1]
+    p.quit()
+    p = k.pop()
+    want = p.retr(2)[1]
+    p.quit()
+    check(len(want) > 140000 and got == want, "the 3 MB message over pop3s: %d lines, plain %d" % (len(got), len(want)))
 
 
 @test(timeout=60)
