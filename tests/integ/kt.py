@@ -80,6 +80,9 @@ def _alarm(signum, frame):
     raise TestTimeout("test took too long")
 
 
+TIMES = os.environ.get("KT_TIMES") == "1"     # PASS lines say how long each test took
+
+
 def main(setup=None):
     """Run the registered tests (all, or those named in argv)."""
     want = set(sys.argv[1:])
@@ -107,10 +110,11 @@ def main(setup=None):
                 continue
             Kotak.current_failed_logs = []
             signal.alarm(tmo)
+            t0 = time.monotonic()
             try:
                 fn()
                 signal.alarm(0)
-                print("PASS %s" % name, flush=True)
+                print("PASS %s%s" % (name, " (%.1f s)" % (time.monotonic() - t0) if TIMES else ""), flush=True)
             except Skip as e:
                 signal.alarm(0)
                 print("SKIP %s: %s" % (name, e), flush=True)

@@ -715,7 +715,7 @@ def kill9_during_expunge():
     kt.need_test_hooks()
     steps = ["lock", "journal", "journal-done", "truncated", "append", "trim", "appended"]
     for st in steps:
-        k = KP(env={"KOTAK_TEST_EXPUNGE_DELAY_MS": "400"})
+        k = KP(env={"KOTAK_TEST_EXPUNGE_DELAY_MS": "200"})
         big_mailbox(k)
         p = k.pop()
         p.dele(1)
