@@ -716,6 +716,23 @@ tls_handshake_done(const struct conn *c)
 
 /* ---- moving bytes: shared by server sessions and the relay client ---- */
 
+/* As much app output as the engine takes now, flushed into a record
+ * (the caller has checked BR_SSL_SENDAPP and that there is output). */
+static void
+app_out(br_ssl_engine_context *e, struct buf *out)
+{
+	unsigned char *b;
+	size_t len;
+
+	b = br_ssl_engine_sendapp_buf(e, &len);
+	if (len > out->len)
+		len = out->len;
+	memcpy(b, out->p, len);
+	br_ssl_engine_sendapp_ack(e, len);
+	buf_drop(out, len);
+	br_ssl_engine_flush(e, 0);
+}
+
 /* App output into the engine (when it takes app data), then what the
  * engine needs from the socket. */
 static void
@@ -723,17 +740,9 @@ want(struct tls_slot *s, struct buf *out, int hold, int *rd, int *wr)
 {
 	br_ssl_engine_context *e = &s->u.eng;
 	unsigned st = br_ssl_engine_current_state(e);
-	unsigned char *b;
-	size_t len;
 
 	if ((st & BR_SSL_SENDAPP) && out->len && !hold) {
-		b = br_ssl_engine_sendapp_buf(e, &len);
-		if (len > out->len)
-			len = out->len;
-		memcpy(b, out->p, len);
-		br_ssl_engine_sendapp_ack(e, len);
-		buf_drop(out, len);
-		br_ssl_engine_flush(e, 0);
+		app_out(e, out);
 		st = br_ssl_engine_current_state(e);
 	}
 	*rd = (st & BR_SSL_RECVREC) != 0;
@@ -779,13 +788,7 @@ step(struct tls_slot *s, int fd, struct buf *in, struct buf *out, int hold, int 
 		r |= TS_MOVED | TS_GOT;
 	}
 	if ((st & BR_SSL_SENDAPP) && out->len && !hold) {
-		b = br_ssl_engine_sendapp_buf(e, &len);
-		if (len > out->len)
-			len = out->len;
-		memcpy(b, out->p, len);
-		br_ssl_engine_sendapp_ack(e, len);
-		buf_drop(out, len);
-		br_ssl_engine_flush(e, 0);
+		app_out(e, out);
 		r |= TS_MOVED;
 	}
 	if ((st & BR_SSL_RECVREC) && !noread) {
@@ -847,13 +850,7 @@ tls_flush(struct conn *c)
 				return 0;	/* full (or an error, for the loop) */
 			br_ssl_engine_sendrec_ack(e, n);
 		} else if ((st & BR_SSL_SENDAPP) && c->out.len) {
-			b = br_ssl_engine_sendapp_buf(e, &len);
-			if (len > c->out.len)
-				len = c->out.len;
-			memcpy(b, c->out.p, len);
-			br_ssl_engine_sendapp_ack(e, len);
-			buf_drop(&c->out, len);
-			br_ssl_engine_flush(e, 0);
+			app_out(e, &c->out);
 		} else {
 			return c->out.len == 0 && !(st & BR_SSL_CLOSED);
 		}
