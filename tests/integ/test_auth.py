@@ -323,7 +323,8 @@ def three_failures_close_session():
     c.close()
     c = K.tls_session(src=a)
     r, dt = timed(login, c, "bob", "bad", 535, timeout=20)
-    check(dt <= 3.5, "after a good login the brake starts again at 2 s: took %.2f" % dt)
+    # 2 to 3 s; not cleared it would be the 5th failure's 16 s
+    check(dt <= 8, "after a good login the brake starts again at 2 s: took %.2f" % dt)
     c.close()
 
 
