@@ -339,8 +339,11 @@ loop_run(void)
 			}
 			if (c->fd > maxfd)
 				maxfd = c->fd;
-			if (c->deadline && (!next || c->deadline < next))
-				next = c->deadline;
+			/* a deadline fires in the second after it: set at
+			 * now + N on a whole-second clock, it must not cut a
+			 * client after less than N real seconds */
+			if (c->deadline && (!next || c->deadline + 1 < next))
+				next = c->deadline + 1;
 			if ((c->flags & CF_HOLD) && (!next || c->hold < next))
 				next = c->hold;
 		}
@@ -398,7 +401,7 @@ loop_run(void)
 				c->flags &= ~CF_HOLD;
 				conn_process(c);
 			}
-			if (c->deadline && c->deadline <= now && !(c->flags & CF_HOLD)) {
+			if (c->deadline && c->deadline < now && !(c->flags & CF_HOLD)) {
 				c->deadline = 0;
 				if (!tls_handshake_done(c)) {
 					log_info("tls ip=%s handshake timeout", c->ip);

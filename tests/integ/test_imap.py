@@ -701,10 +701,10 @@ def autologout_idle_and_noop():
     for name in ("pre", "quiet", "idle"):
         secs, got = ends.get(name, (None, [b"no end"]))
         check(secs is not None and got == bye, "%s session: %r after %s s" % (name, got, secs))
-        # silence since the session's last answer: the loop counts whole
-        # seconds (more than T - 1), and that answer was read a little
-        # after kotak's clock took it; still far above login_timeout (2)
-        check(name == "pre" or secs > T - 1.5, "%s session logged out after %.1f s of silence (autologout %d)"
+        # silence since the session's last answer: at least T (T to T + 1
+        # on the loop's whole-second clock), less the moment that answer
+        # took to be read; far above login_timeout (2)
+        check(name == "pre" or secs > T - 0.5, "%s session logged out after %.1f s of silence (autologout %d)"
               % (name, secs, T))
     reidler.s.sendall(b"DONE\r\n")
     r, t = reidler.response(b"r%d" % n)
