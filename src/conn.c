@@ -156,14 +156,13 @@ conn_process(struct conn *c)
 
 /* Hold the session (its queued reply and further input) for secs: the
  * brake on failed logins, which costs the daemon nothing meanwhile.
- * The loop's clock counts whole seconds, so now + secs would release
- * after secs - 1 to secs real seconds; one more makes a brake at least
- * as long as it says (secs to secs + 1). */
+ * The loop ends it in the second after now + secs (loop.c): at least
+ * secs real seconds on its whole-second clock. */
 void
 conn_hold(struct conn *c, int secs)
 {
-	if (secs > 0)
-		secs++;
+	if (secs <= 0)
+		return;
 	c->flags |= CF_HOLD;
 	c->hold = now + secs;
 	if (c->deadline)

@@ -339,13 +339,13 @@ loop_run(void)
 			}
 			if (c->fd > maxfd)
 				maxfd = c->fd;
-			/* a deadline fires in the second after it: set at
-			 * now + N on a whole-second clock, it must not cut a
-			 * client after less than N real seconds */
+			/* a session's deadline or hold ends in the second
+			 * after it: set at now + N on a whole-second clock, it
+			 * must not cut or hold a client less than N seconds */
 			if (c->deadline && (!next || c->deadline + 1 < next))
 				next = c->deadline + 1;
-			if ((c->flags & CF_HOLD) && (!next || c->hold < next))
-				next = c->hold;
+			if ((c->flags & CF_HOLD) && (!next || c->hold + 1 < next))
+				next = c->hold + 1;
 		}
 		tv.tv_sec = next ? (next > now ? next - now : 0) : 3600;
 		tv.tv_usec = 0;
@@ -397,7 +397,7 @@ loop_run(void)
 			struct conn *c = &conns[i];
 			if (c->fd < 0)
 				continue;
-			if ((c->flags & CF_HOLD) && c->hold <= now) {
+			if ((c->flags & CF_HOLD) && c->hold < now) {
 				c->flags &= ~CF_HOLD;
 				conn_process(c);
 			}
